@@ -40,7 +40,7 @@ pub struct Config {
 
     /// WebSocket read buffer per connection, in bytes. Small keeps idle
     /// connections cheap (tungstenite's 128 KiB default costs ~138 KiB each).
-    #[arg(long, env = "CHAT_WS_READ_BUFFER", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
+    #[arg(long, env = "CHAT_WS_READ_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
     pub ws_read_buffer: u32,
 
     /// Fault to inject (repeatable; for testing checkers only — never in production).
@@ -61,7 +61,7 @@ impl Default for Config {
             outbound_queue: 1024,
             max_connections_per_user: 16,
             max_message_bytes: 65536,
-            ws_read_buffer: 2048,
+            ws_read_buffer: 1024,
             faults: Vec::new(),
             log: "info".to_owned(),
         }
