@@ -1,0 +1,153 @@
+//! §6 `/metrics`: Prometheus text with the counters the contract names.
+//! Metric names are the server's choice, so series are found by substring
+//! and the tests assert that their values move as the traffic says.
+
+use server::protocol::{ClientMessage, Id};
+use tests::metrics::Scrape;
+use tests::TestServer;
+
+async fn scrape(s: &TestServer) -> (Scrape, String) {
+    let reply = s.rest_with_token(None).get("/metrics").await;
+    reply.status(200, "GET /metrics");
+    (Scrape::parse(&reply.body), reply.body)
+}
+
+#[track_caller]
+fn assert_some(found: Vec<String>, what: &str, text: &str) {
+    assert!(
+        !found.is_empty(),
+        "no series for {what} in /metrics:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_is_prometheus_text() {
+    let s = TestServer::start().await;
+    let (scrape, text) = scrape(&s).await;
+    assert!(text.contains("# TYPE"), "no TYPE lines:\n{text}");
+    assert!(!scrape.series.is_empty(), "no series:\n{text}");
+}
+
+#[tokio::test]
+async fn connection_and_presence_gauges_follow_the_sockets() {
+    let s = TestServer::start().await;
+    let [a, b] = s.users_n().await;
+    s.befriend(&[(&a, &b)]).await;
+    let (m0, _) = scrape(&s).await;
+    let wa = s.connect_confirmed(&a).await;
+    let wa2 = s.connect_confirmed(&a).await;
+    let mut wb = s.connect_confirmed(&b).await;
+    let (m1, text) = scrape(&s).await;
+    // Three sockets, two users.
+    let conns = m0.moved_by(&m1, &["conn"], 3.0);
+    assert_some(conns.clone(), "open connections (+3)", &text);
+    let online = m0.moved_by(&m1, &["online"], 2.0);
+    assert_some(online.clone(), "users online (+2)", &text);
+
+    wa.close().await;
+    wa2.close().await;
+    wb.round_trip_skipping().await;
+    let (m2, text) = scrape(&s).await;
+    // The same gauges come down: one socket and one user remain.
+    let back: Vec<String> = conns
+        .into_iter()
+        .filter(|k| (m2.get(k) - m0.get(k) - 1.0).abs() < 1e-9)
+        .collect();
+    assert_some(back, "open connections back to +1", &text);
+    let back: Vec<String> = online
+        .into_iter()
+        .filter(|k| (m2.get(k) - m0.get(k) - 1.0).abs() < 1e-9)
+        .collect();
+    assert_some(back, "users online back to +1", &text);
+}
+
+#[tokio::test]
+async fn message_event_and_error_counters_move() {
+    let s = TestServer::start().await;
+    let [a, b] = s.users_n().await;
+    s.befriend(&[(&a, &b)]).await;
+    let mut wa = s.connect_confirmed(&a).await;
+    let mut wb = s.connect_confirmed(&b).await;
+    wa.round_trip_skipping().await;
+    let (m0, _) = scrape(&s).await;
+    for i in 0..3 {
+        wa.say(b.id, &format!("m{i}")).await;
+        wb.expect_new_message("the message").await;
+    }
+    wa.send_raw("not json").await;
+    wa.expect_error(server::protocol::ErrorCode::InvalidJson)
+        .await;
+    wa.send(&ClientMessage::Typing {
+        receiver_id: Id(a.id),
+    })
+    .await;
+    wa.expect_error(server::protocol::ErrorCode::SelfTarget)
+        .await;
+    let (m1, text) = scrape(&s).await;
+    assert_some(
+        m0.moved_by(&m1, &["message"], 3.0),
+        "messages stored (+3)",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["new_message"], 3.0),
+        "events sent of type new_message",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["invalid_json"], 1.0),
+        "error frames with code invalid_json",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["self_target"], 1.0),
+        "error frames with code self_target",
+        &text,
+    );
+}
+
+#[tokio::test]
+async fn rest_requests_are_counted_by_route_and_status() {
+    let s = TestServer::start().await;
+    let a = s.user().await;
+    let (m0, _) = scrape(&s).await;
+    let rest = s.rest(&a);
+    for _ in 0..3 {
+        rest.get("/me").await.status(200, "me");
+    }
+    s.rest_with_token(Some("nope"))
+        .get("/me")
+        .await
+        .status(401, "unauthorized");
+    rest.history(i64::MAX as u64, None, None)
+        .await
+        .status(404, "unknown conversation");
+    let (m1, text) = scrape(&s).await;
+    assert_some(
+        m0.grew_by_at_least(&m1, &["me", "200"], 3.0),
+        "REST requests to /me with status 200",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["me", "401"], 1.0),
+        "REST requests to /me with status 401",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["404"], 1.0),
+        "REST requests with status 404",
+        &text,
+    );
+}
+
+#[tokio::test]
+async fn slow_consumer_closes_are_exposed() {
+    let s = TestServer::start().await;
+    let (_, text) = scrape(&s).await;
+    // The counter itself is checked moving in limits.rs (the slow-consumer
+    // test); here only that /metrics describes it.
+    assert!(
+        text.to_lowercase().contains("slow"),
+        "/metrics mentions no slow-consumer counter:\n{text}"
+    );
+}
