@@ -1,1 +1,38 @@
-fn main() { println!("loadgen: not yet"); }
+//! `loadgen`: parse flags, set up logging, run, exit with the run's code.
+//!
+//! Everything else is in the library ([`loadgen::run`]) so that tests run
+//! load tests in-process. Exit codes (CLI.md): 0 clean, 1 invariant
+//! violation, 2 usage or configuration error, 3 threshold breach.
+
+use clap::Parser;
+use loadgen::cli::Opts;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    // Parse errors print clap's message and exit 2; --help and --version exit 0.
+    let opts = Opts::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the async runtime: {e}");
+            return ExitCode::from(loadgen::error::EXIT_USAGE);
+        }
+    };
+    match runtime.block_on(loadgen::run(opts)) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The command line: raw [`Opts`] (clap derive) turned into a validated
+//! [`RunConfig`] before anything runs (ripgrep's low-args → high-args).
+//!
+//! Parse errors exit 2 (clap's default); so does every validation error,
+//! which names the flag or the scenario field and says what is wrong.
+
+use crate::error::LoadgenError;
+use crate::fdlimit::Mode;
+use crate::population::External;
+use crate::scenario::{CountRange, Overrides, Plan};
+use clap::Parser;
+use server::Fault;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  # The CI smoke run, against the embedded server
+  # (exit 0 clean, 1 invariant violation, 2 usage/config error, 3 threshold breach)
+  loadgen --scenario smoke
+
+  # The chat scenario against a running server, provisioning users with its admin token
+  loadgen --scenario chat --target http://127.0.0.1:8000 --admin-token \"$CHAT_ADMIN_TOKEN\"
+
+  # Existing users and friendships instead of provisioning
+  loadgen --scenario chat --target http://10.0.0.5:8000 --population users.json
+
+  # Machine-readable report and an HdrHistogram interval log, no progress bar
+  loadgen --scenario fanout --json report.json --hdr-log latency.hlog --quiet
+
+  # Same behaviour mix at 1 message per user per second, shorter, fixed seed
+  loadgen --scenario chat --rate 1 --duration 30s --seed 7
+
+  # Show that the checker catches a broken server (embedded server only)
+  loadgen --scenario smoke --fault no-echo
+
+  # Your own scenario file, 500 users with 1 to 3 devices each
+  loadgen --scenario ./my-scenario.toml --users 500 --connections-per-user 1..=3
+
+Shipped scenarios: smoke, chat, presence-churn, typing, multi-device, fanout,
+rest-mix, slow-consumer, soak. Durations are humantime strings: 500ms, 15s, 2m.";
+
+/// `loadgen`: simulated chat users, honest latency, protocol invariants checked under load.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "loadgen", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Opts {
+    /// Scenario: a shipped NAME or a PATH to a TOML file (contains '/' or ends in .toml).
+    #[arg(long, short = 's', value_name = "NAME|PATH")]
+    pub scenario: String,
+
+    /// Drive an external server at this base URL instead of the embedded one.
+    #[arg(long, value_name = "http://HOST:PORT")]
+    pub target: Option<String>,
+
+    /// Admin token of the --target server, to provision users and friendships.
+    #[arg(
+        long,
+        env = "CHAT_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// With --target: use these existing users and friendships (JSON) instead of provisioning.
+    #[arg(long, value_name = "FILE")]
+    pub population: Option<PathBuf>,
+
+    /// Number of users (overrides the scenario).
+    #[arg(long, value_name = "N")]
+    pub users: Option<u32>,
+
+    /// Connections per user: N, or a uniform range MIN..=MAX (overrides the scenario).
+    #[arg(long, value_name = "N|MIN..=MAX", value_parser = parse_count_range)]
+    pub connections_per_user: Option<CountRange>,
+
+    /// Run length after the ramp-up, e.g. 30s or 5m (overrides the scenario).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// send_message actions per user per second; the other behaviours keep their ratio to it.
+    #[arg(long, value_name = "PER_USER_PER_S", allow_negative_numbers = true)]
+    pub rate: Option<f64>,
+
+    /// Seed of users, friend graph and action schedule (overrides the scenario).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Write the JSON report (stable schema) to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write an HdrHistogram interval log to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write an HTML report to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// No progress bar (it is also hidden when stdout is not a terminal).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Switch on a server fault (repeatable; embedded server only).
+    #[arg(long = "fault", value_enum, value_name = "NAME")]
+    pub faults: Vec<Fault>,
+
+    /// A threshold the run must meet (repeatable); a breach exits 3.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+}
+
+/// The server under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The in-memory server, started inside this process.
+    Embedded,
+    /// A server at `url`.
+    External {
+        /// Base URL, `http://HOST:PORT` (no trailing slash).
+        url: String,
+        /// Admin token for provisioning (absent when `population` is given).
+        admin_token: Option<String>,
+        /// Existing users and friendships (`--population`).
+        population: Option<External>,
+    },
+}
+
+impl Target {
+    /// `embedded` or the URL, for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Embedded => "embedded".to_owned(),
+            Target::External { url, .. } => url.clone(),
+        }
+    }
+
+    /// Sockets per connection mode (see [`crate::fdlimit`]).
+    pub fn mode(&self) -> Mode {
+        match self {
+            Target::Embedded => Mode::Embedded,
+            Target::External { .. } => Mode::External,
+        }
+    }
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The plan (scenario + overrides).
+    pub plan: Plan,
+    /// The server under test.
+    pub target: Target,
+    /// `--json`.
+    pub json: Option<PathBuf>,
+    /// `--hdr-log`.
+    pub hdr_log: Option<PathBuf>,
+    /// `--html` (parsed; not written yet).
+    pub html: Option<PathBuf>,
+    /// Whether to draw the progress bar: not `--quiet` and stdout is a terminal.
+    pub progress: bool,
+}
+
+impl Opts {
+    /// The overrides these flags ask for (values are checked in [`Plan::from_scenario`]).
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            users: self.users,
+            connections_per_user: self.connections_per_user,
+            duration: self.duration,
+            rate: self.rate,
+            seed: self.seed,
+            faults: self.faults.clone(),
+            thresholds: self.thresholds.clone(),
+        }
+    }
+
+    /// Checks the flags, loads the scenario and builds the plan.
+    pub fn validate(&self) -> Result<RunConfig, LoadgenError> {
+        let usage = |m: String| LoadgenError::Usage(m);
+        let plan = Plan::load(&self.scenario, &self.overrides())?;
+        let target = match &self.target {
+            None => {
+                if self.population.is_some() {
+                    return Err(usage(
+                        "--population needs --target: the embedded server starts empty and provisions its own users"
+                            .into(),
+                    ));
+                }
+                Target::Embedded
+            }
+            Some(raw) => {
+                let url = parse_target(raw)?;
+                if !self.faults.is_empty() {
+                    return Err(usage(
+                        "--fault switches on a fault in the embedded server; it cannot be used with --target".into(),
+                    ));
+                }
+                if !plan.faults.is_empty() {
+                    return Err(LoadgenError::Config(format!(
+                        "scenario '{}' lists faults, which apply to the embedded server only; remove them to use --target",
+                        plan.name
+                    )));
+                }
+                let population = match &self.population {
+                    Some(path) => Some(External::load(path)?),
+                    None => None,
+                };
+                if population.is_none() && self.admin_token.as_deref().is_none_or(str::is_empty) {
+                    return Err(usage(
+                        "--target needs --admin-token (or CHAT_ADMIN_TOKEN) to provision users, or --population FILE with existing ones"
+                            .into(),
+                    ));
+                }
+                Target::External {
+                    url,
+                    admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+                    population,
+                }
+            }
+        };
+        for (flag, path) in [
+            ("--json", &self.json),
+            ("--hdr-log", &self.hdr_log),
+            ("--html", &self.html),
+        ] {
+            if let Some(p) = path {
+                check_output(flag, p)?;
+            }
+        }
+        Ok(RunConfig {
+            plan,
+            target,
+            json: self.json.clone(),
+            hdr_log: self.hdr_log.clone(),
+            html: self.html.clone(),
+            progress: !self.quiet && std::io::stdout().is_terminal(),
+        })
+    }
+}
+
+/// `--target`: an `http://` or `https://` URL with a host, returned without a trailing slash.
+fn parse_target(raw: &str) -> Result<String, LoadgenError> {
+    let bad = |why: &str| {
+        LoadgenError::Usage(format!(
+            "--target: {why}, got '{raw}' (expected http://HOST:PORT)"
+        ))
+    };
+    let url = reqwest::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a base URL has no query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// An output path must be in an existing directory, checked now rather
+/// than after a long run.
+fn check_output(flag: &str, path: &Path) -> Result<(), LoadgenError> {
+    if path.is_dir() {
+        return Err(LoadgenError::Usage(format!(
+            "{flag}: {} is a directory",
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(LoadgenError::Usage(format!(
+            "{flag}: directory {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `N`, `MIN..=MAX` or `MIN..MAX` (both inclusive here: device counts).
+fn parse_count_range(s: &str) -> Result<CountRange, String> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("expected N or MIN..=MAX with whole numbers, got '{s}'"))
+    };
+    let (min, max) = match s.split_once("..") {
+        None => {
+            let n = num(s)?;
+            (n, n)
+        }
+        Some((a, b)) => (num(a)?, num(b.trim_start_matches('='))?),
+    };
+    if min > max {
+        return Err(format!("MIN must be <= MAX, got '{s}'"));
+    }
+    Ok(CountRange { min, max })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &[&str]) -> Result<Opts, clap::Error> {
+        Opts::try_parse_from(std::iter::once("loadgen").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn help_shows_examples_and_parses() {
+        use clap::CommandFactory;
+        Opts::command().debug_assert();
+        let help = Opts::command().render_long_help().to_string();
+        assert!(help.contains("--scenario smoke"));
+        assert!(help.contains("--hdr-log"));
+        assert!(help.contains("--rate 1"));
+    }
+
+    #[test]
+    fn overrides_come_from_flags() {
+        let o = opts(&[
+            "--scenario",
+            "smoke",
+            "--users",
+            "50",
+            "--connections-per-user",
+            "1..=3",
+            "--duration",
+            "5s",
+            "--rate",
+            "0.5",
+            "--seed",
+            "9",
+            "--fault",
+            "no-echo",
+            "--fault",
+            "typing-leak",
+            "--threshold",
+            "x",
+        ])
+        .expect("valid flags");
+        let ov = o.overrides();
+        assert_eq!(ov.users, Some(50));
+        assert_eq!(ov.connections_per_user, Some(CountRange { min: 1, max: 3 }));
+        assert_eq!(ov.duration, Some(Duration::from_secs(5)));
+        assert_eq!(ov.rate, Some(0.5));
+        assert_eq!(ov.seed, Some(9));
+        assert_eq!(ov.faults, vec![Fault::NoEcho, Fault::TypingLeak]);
+        let rc = o.validate().expect("valid run");
+        assert_eq!(rc.plan.users, 50);
+        assert_eq!(rc.target, Target::Embedded);
+        assert!(rc.plan.faults.contains(&Fault::NoEcho));
+    }
+
+    #[test]
+    fn bad_flags_are_parse_errors_with_exit_2() {
+        let e = opts(&["--scenario", "smoke", "--fault", "nope"]).expect_err("unknown fault");
+        assert_eq!(e.exit_code(), 2);
+        let e =
+            opts(&["--scenario", "smoke", "--duration", "5 parsecs"]).expect_err("bad duration");
+        assert_eq!(e.exit_code(), 2);
+        let e = opts(&["--scenario", "smoke", "--connections-per-user", "3..=1"])
+            .expect_err("min > max");
+        assert!(e.to_string().contains("MIN must be <= MAX"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let e = opts(&["--scenario", "smoke", "--users", "1"])
+            .expect("parses")
+            .validate()
+            .expect_err("too few");
+        assert!(e.to_string().starts_with("--users:"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        let e = opts(&["--scenario", "smoke", "--rate", "-1"])
+            .expect("parses")
+            .validate()
+            .expect_err("neg");
+        assert!(e.to_string().starts_with("--rate:"), "{e}");
+    }
+
+    #[test]
+    fn target_rules() {
+        let e = opts(&[
+            "--scenario",
+            "smoke",
+            "--target",
+            "http://127.0.0.1:8000",
+            "--fault",
+            "no-echo",
+            "--admin-token",
+            "t",
+        ])
+        .expect("parses")
+        .validate()
+        .expect_err("fault with target");
+        assert!(e.to_string().contains("--fault"), "{e}");
+        let e = opts(&[
+            "--scenario",
+            "smoke",
+            "--target",
+            "ftp://x:1",
+            "--admin-token",
+            "t",
+        ])
+        .expect("parses")
+        .validate()
+        .expect_err("bad scheme");
+        assert!(e.to_string().contains("--target"), "{e}");
+        let e = opts(&["--scenario", "smoke", "--population", "p.json"])
+            .expect("parses")
+            .validate()
+            .expect_err("no target");
+        assert!(e.to_string().contains("--population needs --target"), "{e}");
+        let rc = opts(&[
+            "--scenario",
+            "smoke",
+            "--target",
+            "http://127.0.0.1:8000/",
+            "--admin-token",
+            "t",
+        ])
+        .expect("parses")
+        .validate()
+        .expect("valid");
+        assert_eq!(rc.target.describe(), "http://127.0.0.1:8000");
+        assert_eq!(rc.target.mode(), Mode::External);
+    }
+
+    #[test]
+    fn output_directory_must_exist() {
+        let e = opts(&[
+            "--scenario",
+            "smoke",
+            "--json",
+            "/nonexistent-dir-xyz/r.json",
+        ])
+        .expect("parses")
+        .validate()
+        .expect_err("missing dir");
+        assert!(e.to_string().contains("--json"), "{e}");
+    }
+
+    #[test]
+    fn count_range_syntax() {
+        assert_eq!(parse_count_range("2"), Ok(CountRange::fixed(2)));
+        assert_eq!(
+            parse_count_range("1..=4"),
+            Ok(CountRange { min: 1, max: 4 })
+        );
+        assert_eq!(parse_count_range("1..4"), Ok(CountRange { min: 1, max: 4 }));
+        assert!(parse_count_range("x").is_err());
+    }
+}
