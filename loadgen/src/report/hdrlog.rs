@@ -80,6 +80,25 @@ impl<W: Write> HdrLog<W> {
     }
 }
 
+/// Writes a whole run's log to `path`: `intervals` are (time since `start`
+/// at the end of the interval, what it recorded), in order, as the driver
+/// collects them; each interval starts where the previous one ended.
+pub fn write_intervals(
+    path: &Path,
+    start: SystemTime,
+    comment: &str,
+    intervals: &[(Duration, Recorder)],
+) -> io::Result<()> {
+    let mut log = HdrLog::create(path, start, comment)?;
+    let mut begin = Duration::ZERO;
+    for (end, rec) in intervals {
+        log.write_interval(rec, begin, end.saturating_sub(begin))?;
+        begin = (*end).max(begin);
+    }
+    log.finish()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +150,37 @@ mod tests {
         assert_eq!(
             tags,
             ["message_echo", "message_echo.actual", "generator_lag"]
+        );
+    }
+
+    #[test]
+    fn whole_run_log_has_consecutive_intervals() {
+        let mut a = Recorder::new();
+        a.record(LatencyKind::Typing, 10, 10);
+        let b = a.clone();
+        let path =
+            std::env::temp_dir().join(format!("loadgen-hdrlog-test-{}.hlog", std::process::id()));
+        let intervals = [
+            (Duration::from_secs(1), a),
+            (Duration::from_millis(2500), b),
+        ];
+        write_intervals(&path, SystemTime::now(), "run", &intervals).expect("temp dir is writable");
+        let bytes = std::fs::read(&path).expect("written above");
+        std::fs::remove_file(&path).ok();
+        let starts: Vec<(Duration, Duration)> = IntervalLogIterator::new(&bytes)
+            .filter_map(|e| match e {
+                Ok(LogEntry::Interval(i)) if i.tag().map(|t| t.as_str()) == Some("typing") => {
+                    Some((i.start_timestamp(), i.duration()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                (Duration::ZERO, Duration::from_secs(1)),
+                (Duration::from_secs(1), Duration::from_millis(1500))
+            ]
         );
     }
 
