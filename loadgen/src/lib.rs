@@ -42,6 +42,50 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
         target = %config.target.describe(),
         "plan validated"
     );
-    // The driver (written concurrently) takes over here.
-    Err(LoadgenError::Config("driver not yet implemented".into()))
+    let output = driver::run(&config).await?;
+    let facts = report::RunFacts::new(
+        &config.plan,
+        &config.target.describe(),
+        output.users,
+        output.connections,
+        output.elapsed,
+    );
+    let report = report::Report::build(&facts, &output.recorder, output.invariants.clone());
+    write_outputs(&config, &report, &output)?;
+    let violations = report.invariants.violations.len();
+    Ok(Outcome::decide(
+        violations,
+        Vec::new(),
+        report.generator.saturated,
+        false,
+    ))
+}
+
+/// Prints the summary and writes `--json` and `--hdr-log`.
+fn write_outputs(
+    config: &cli::RunConfig,
+    report: &report::Report,
+    output: &driver::RunOutput,
+) -> Result<(), LoadgenError> {
+    let stdout = std::io::stdout();
+    report::text::write_summary(report, &mut stdout.lock())
+        .map_err(|e| LoadgenError::io("<stdout>", e))?;
+    if let Some(path) = &config.json {
+        report
+            .write_json(path)
+            .map_err(|e| LoadgenError::io(path, e))?;
+    }
+    if let Some(path) = &config.hdr_log {
+        let start = std::time::SystemTime::now() - output.elapsed;
+        let mut log = report::hdrlog::HdrLog::create(path, start, &config.plan.replay_command())
+            .map_err(|e| LoadgenError::io(path, e))?;
+        let mut prev = std::time::Duration::ZERO;
+        for (at, rec) in &output.intervals {
+            log.write_interval(rec, prev, at.saturating_sub(prev))
+                .map_err(|e| LoadgenError::io(path, e))?;
+            prev = *at;
+        }
+        log.finish().map_err(|e| LoadgenError::io(path, e))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,265 @@
+//! One simulated connection: open (timed handshake), then one task that owns
+//! the socket, writes what the user task asks, and reads every frame —
+//! recording latencies and feeding the checker.
+//!
+//! Lifecycle (INVARIANTS.md): `Opening` from connect until the reply to the
+//! initial `get_online_friends` (then `Confirmed`), `Closing` from the moment
+//! the generator decides to close (or a slow consumer stops reading), then
+//! `Closed` when the socket ends.
+
+use super::shared::Shared;
+use super::view::ConnCheck;
+use crate::metrics::LatencyKind;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use server::protocol::{ClientMessage, ServerEvent};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpSocket;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Commands a user task sends to one of its connections.
+#[derive(Debug)]
+pub enum Cmd {
+    /// Send this text frame (already serialized).
+    Text(String),
+    /// Send `get_online_friends` and time the reply.
+    OnlineFriends,
+    /// Close the connection (normal closure).
+    Close,
+}
+
+/// Lifecycle times, µs since the start of the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Life {
+    pub opened_at: u64,
+    pub confirmed_at: Option<u64>,
+    pub closing_at: Option<u64>,
+    pub closed_at: Option<u64>,
+    pub close_code: Option<u16>,
+}
+
+/// What the run keeps of one connection.
+pub struct ConnSlot {
+    /// Global connection index in this run.
+    pub id: u32,
+    /// Population index of its user.
+    pub user: u32,
+    /// Whether it stops reading (slow consumer).
+    pub slow: bool,
+    pub life: Mutex<Life>,
+    /// Checker state (views, sequences, recent frames).
+    pub check: Mutex<ConnCheck>,
+    open: AtomicBool,
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl ConnSlot {
+    /// Whether the connection is open and not closing.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Asks the connection to do something; false if it is gone or backed up.
+    pub fn send(&self, cmd: Cmd) -> bool {
+        self.is_open() && self.tx.try_send(cmd).is_ok()
+    }
+
+    /// Closes it at the end of the run, slow or not (the command queue may
+    /// be full, so this waits for room in a task of its own).
+    pub fn close_now(&self) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(Cmd::Close).await;
+        });
+    }
+
+    /// Whether it was Confirmed and has not started closing.
+    pub fn confirmed(&self) -> bool {
+        let life = self.life.lock();
+        life.confirmed_at.is_some() && life.closing_at.is_none()
+    }
+}
+
+/// Queue of commands per connection: a user issues a few per second.
+const CMD_QUEUE: usize = 256;
+
+/// WebSocket client settings: small buffers keep the generator's memory per
+/// connection low (the target is ≤ 16 KiB).
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+}
+
+/// Opens a connection of user `user` and starts its task. `None` if the
+/// handshake failed (counted under `errors.ws_connect`).
+pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<ConnSlot>> {
+    let _busy = shared.begin();
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let opened_at = shared.now_us();
+    let url = format!(
+        "ws://{}/ws/{}",
+        shared.addr, shared.users[user as usize].token
+    );
+    let connected = async {
+        let socket = TcpSocket::new_v4().ok()?;
+        if slow {
+            // A tiny receive buffer makes a stalled reader back up quickly.
+            let _ = socket.set_recv_buffer_size(4096);
+        }
+        let tcp = socket.connect(shared.addr).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
+            .await
+            .ok()
+    }
+    .await;
+    let Some((ws, _)) = connected else {
+        shared.with_recorder(id, |r| r.count_error("ws_connect"));
+        return None;
+    };
+    let done = shared.now_us();
+    shared.with_recorder(id, |r| {
+        r.record(LatencyKind::Handshake, done - opened_at, done - opened_at)
+    });
+    let (tx, rx) = mpsc::channel(CMD_QUEUE);
+    let slot = Arc::new(ConnSlot {
+        id,
+        user,
+        slow,
+        life: Mutex::new(Life {
+            opened_at,
+            ..Life::default()
+        }),
+        check: Mutex::new(ConnCheck::new(&shared, id, user)),
+        open: AtomicBool::new(true),
+        tx,
+    });
+    shared.open_connections.fetch_add(1, Ordering::AcqRel);
+    shared.conns.lock().push(slot.clone());
+    // The initial snapshot: its reply confirms the connection.
+    slot.send(Cmd::OnlineFriends);
+    tokio::spawn(run(shared.clone(), slot.clone(), ws, rx));
+    Some(slot)
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc::Receiver<Cmd>) {
+    let online_friends = serde_json::to_string(&ClientMessage::GetOnlineFriends {})
+        .expect("a unit-like message serializes");
+    let stall_at = slot
+        .slow
+        .then(|| tokio::time::Instant::now() + shared.plan.slow_consumer.after);
+    let mut reading = true;
+    let mut close_code = None;
+    loop {
+        tokio::select! {
+            biased;
+            cmd = rx.recv() => match cmd {
+                Some(Cmd::Text(text)) => {
+                    if ws.send(Message::text(text)).await.is_err() { break; }
+                }
+                Some(Cmd::OnlineFriends) => {
+                    slot.check.lock().snapshot_requested(shared.now_us());
+                    if ws.send(Message::text(online_friends.clone())).await.is_err() { break; }
+                }
+                Some(Cmd::Close) | None => {
+                    slot.open.store(false, Ordering::Release);
+                    slot.life.lock().closing_at.get_or_insert(shared.now_us());
+                    let _ = ws.close(None).await;
+                    // Finish the handshake; frames still arriving are judged.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while let Some(Ok(msg)) = ws.next().await {
+                            if let Message::Text(t) = msg { on_text(&shared, &slot, t.as_str()); }
+                        }
+                    }).await;
+                    break;
+                }
+            },
+            _ = async { tokio::time::sleep_until(stall_at.expect("guarded by the if")).await }, if reading && stall_at.is_some() => {
+                // Slow consumer: stop reading; the server's queue fills and
+                // it must close us with 4010. From now on we are Closing.
+                reading = false;
+                slot.open.store(false, Ordering::Release);
+                slot.life.lock().closing_at.get_or_insert(shared.now_us());
+            }
+            frame = ws.next(), if reading => match frame {
+                Some(Ok(Message::Text(t))) => on_text(&shared, &slot, t.as_str()),
+                Some(Ok(Message::Close(frame))) => {
+                    close_code = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = std::future::pending::<()>(), if !reading => {}
+        }
+        if !reading && shared.stopping.load(Ordering::Acquire) {
+            // End of run: drain to see how the server closed us.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(msg)) = ws.next().await {
+                    if let Message::Close(frame) = msg {
+                        close_code = frame.map(|f| u16::from(f.code));
+                    }
+                }
+            })
+            .await;
+            break;
+        }
+    }
+    finish(&shared, &slot, close_code);
+}
+
+/// Records the end of a connection.
+fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>) {
+    slot.open.store(false, Ordering::Release);
+    let now = shared.now_us();
+    let was_closing = {
+        let mut life = slot.life.lock();
+        let was_closing = life.closing_at.is_some();
+        life.closing_at.get_or_insert(now);
+        life.closed_at = Some(now);
+        life.close_code = close_code;
+        was_closing
+    };
+    shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+    shared.with_recorder(slot.id, |r| match close_code {
+        Some(4010) => r.count("slow_consumer_closes"),
+        _ if was_closing => {}
+        Some(code) => r.count_error(&format!("ws_closed_{code}")),
+        None => r.count_error("ws_dropped"),
+    });
+}
+
+/// Handles one text frame: latency, counts, and the checker.
+fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) {
+    let now = shared.now_us();
+    shared.frames_received.fetch_add(1, Ordering::Relaxed);
+    let event: ServerEvent = match serde_json::from_str(text) {
+        Ok(e) => e,
+        Err(_) => {
+            shared.with_recorder(slot.id, |r| r.count_error("undecodable_frame"));
+            return;
+        }
+    };
+    let mut check = slot.check.lock();
+    let sample = check.on_event(shared, now, &event, text);
+    drop(check);
+    if let Some(s) = sample {
+        shared.with_recorder(slot.id, |r| {
+            r.record(s.kind, s.from_intended, s.from_actual);
+            if s.kind == LatencyKind::MessageDelivery || s.kind == LatencyKind::MessageEcho {
+                r.messages_delivered += 1;
+            }
+        });
+    }
+    if let ServerEvent::Error { code, .. } = &event {
+        shared.with_recorder(slot.id, |r| r.count_error(&format!("ws_error_{code}")));
+    }
+}

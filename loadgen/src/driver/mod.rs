@@ -1,0 +1,159 @@
+//! The driver: connections and behaviours against the embedded or an
+//! external server, with quiescence barriers for the checker.
+//!
+//! - [`provision`]: the server and its users.
+//! - [`shared`]: the state one run shares between its tasks.
+//! - [`user`]: one task per simulated user, running its seeded schedule.
+//! - [`conn`]: one task per connection, reading frames and writing commands.
+//! - [`view`]: per-connection bookkeeping: latency samples and checker state.
+//! - [`friends`]: the friend-request behaviour.
+//! - [`history`]: accepted and deleted message ids, for I11.
+//! - [`barrier`]: pause, wait for quiet, check, resume.
+//! - [`badtoken`]: connections with unknown tokens (I10).
+
+pub mod badtoken;
+pub mod barrier;
+pub mod checks;
+pub mod conn;
+pub mod friends;
+pub mod history;
+pub mod provision;
+pub mod rest;
+pub mod shared;
+pub mod user;
+pub mod view;
+
+use crate::cli::RunConfig;
+use crate::error::LoadgenError;
+use crate::metrics::Recorder;
+use crate::population::Population;
+use crate::report::Invariants;
+use shared::{Shared, RECORDER_SHARDS};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a run produced.
+pub struct RunOutput {
+    pub recorder: Recorder,
+    pub invariants: Invariants,
+    pub users: u64,
+    pub connections: u64,
+    pub elapsed: Duration,
+    /// One merged recorder per second of the run, for the hdr log and plots.
+    pub intervals: Vec<(Duration, Recorder)>,
+}
+
+/// Runs the plan against the target.
+pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
+    let plan = Arc::new(config.plan.clone());
+    let server = provision::server(&plan, &config.target).await?;
+    let population = match &config.target {
+        crate::cli::Target::External { population: Some(ext), .. } => Population::from_external(ext, &plan),
+        _ => Population::generate(&plan),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| LoadgenError::Internal(e.to_string()))?;
+    let users = provision::users(&http, &server, &config.target, &population).await?;
+    let n = users.len();
+    let index_of: HashMap<_, _> = users.iter().enumerate().map(|(i, u)| (u.id, i as u32)).collect();
+    let (paused, _) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        start: Instant::now(),
+        addr: server.addr,
+        base_url: server.base_url.clone(),
+        users,
+        index_of,
+        population,
+        new_friends: Default::default(),
+        presence_at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        typing_at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        paused,
+        pause_offset_us: AtomicU64::new(0),
+        in_flight: AtomicI64::new(0),
+        frames_received: AtomicU64::new(0),
+        open_connections: AtomicI64::new(0),
+        next_conn: AtomicU32::new(0),
+        conns: Default::default(),
+        recorders: (0..RECORDER_SHARDS).map(|_| Default::default()).collect(),
+        stopping: AtomicBool::new(false),
+        http,
+        book: Default::default(),
+        checks: Default::default(),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n as u32 {
+        tasks.spawn(user::run(shared.clone(), i));
+    }
+    tasks.spawn(badtoken::run(shared.clone()));
+    let progress = crate::report::progress::Progress::new(config.progress, &plan);
+    let mut intervals = Vec::new();
+    let load_end = plan.ramp_up + plan.duration;
+    let mut next_barrier = plan.barrier_interval().map(|b| plan.ramp_up + b);
+    let tick = Duration::from_secs(1);
+    loop {
+        let wall_sched = Duration::from_micros(
+            shared.now_us().saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
+        );
+        if wall_sched >= load_end {
+            break;
+        }
+        tokio::time::sleep(tick.min(load_end - wall_sched)).await;
+        let snapshot = take_interval(&shared);
+        progress.update(&shared, &snapshot);
+        intervals.push((shared.start.elapsed(), snapshot));
+        let sched = Duration::from_micros(
+            shared.now_us().saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
+        );
+        if let Some(b) = next_barrier {
+            if sched >= b && sched < load_end {
+                barrier::run(&shared, false).await;
+                next_barrier = plan.barrier_interval().map(|i| b + i);
+            }
+        }
+    }
+    // Load phase over: stop scheduling, let what is in flight finish.
+    shared.stopping.store(true, Ordering::Release);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    barrier::run(&shared, true).await;
+    barrier::close_all(&shared).await;
+    barrier::no_ghosts(&shared).await;
+    progress.finish();
+    intervals.push((shared.start.elapsed(), take_interval(&shared)));
+    let elapsed = shared.start.elapsed();
+    let mut recorder = Recorder::new();
+    for (_, r) in &intervals {
+        recorder.merge(r);
+    }
+    let invariants = shared.checks.lock().report();
+    let connections = u64::from(shared.next_conn.load(Ordering::Acquire));
+    if let Some(embedded) = server.embedded {
+        let _ = embedded.stop().await;
+    }
+    Ok(RunOutput {
+        recorder,
+        invariants,
+        users: n as u64,
+        connections,
+        elapsed,
+        intervals,
+    })
+}
+
+/// Takes (and resets) what every recorder shard gathered since the last call.
+fn take_interval(shared: &Shared) -> Recorder {
+    let mut out = Recorder::new();
+    for r in shared.recorders.iter() {
+        let part = r.lock().take_interval();
+        out.merge(&part);
+    }
+    out
+}

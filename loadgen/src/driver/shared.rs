@@ -1,0 +1,135 @@
+//! State shared by every task of one run: the clock, the users and their
+//! tokens, the friend graph, the open-model pause clock, in-flight counts,
+//! per-user transition times for presence and typing latency, the sharded
+//! recorders, and the registry of connections for barriers.
+//!
+//! Nothing here is a global: a run owns one `Shared`, so runs in the same
+//! process (tests) never see each other.
+
+use crate::metrics::Recorder;
+use crate::population::Population;
+use crate::scenario::Plan;
+use parking_lot::{Mutex, RwLock};
+use server::protocol::UserId;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+use super::conn::ConnSlot;
+
+/// Recorders are sharded so that no single lock is shared by every task:
+/// a connection records into shard `conn_id % RECORDER_SHARDS`. Each holds
+/// lazily allocated HdrHistograms (~190 KiB each at 3 digits over 1 µs–1 h),
+/// which is why there is not one per connection.
+pub const RECORDER_SHARDS: usize = 16;
+
+/// A provisioned user.
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub id: UserId,
+    pub token: String,
+}
+
+/// Shared by every task of a run.
+pub struct Shared {
+    pub plan: Arc<Plan>,
+    pub start: Instant,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub users: Vec<SimUser>,
+    pub index_of: HashMap<UserId, u32>,
+    pub population: Population,
+    /// Friendships made during the run (friend request + accept), as
+    /// (low index, high index).
+    pub new_friends: RwLock<HashSet<(u32, u32)>>,
+    /// Per user: µs of the last presence transition the generator started,
+    /// shifted left one bit, low bit = 1 for "online".
+    pub presence_at: Vec<AtomicU64>,
+    /// Per user: µs of the last typing / stop_typing sent.
+    pub typing_at: Vec<AtomicU64>,
+    /// True while a barrier holds new actions back.
+    pub paused: watch::Sender<bool>,
+    /// Total µs spent paused: the schedule runs on wall time minus this.
+    pub pause_offset_us: AtomicU64,
+    /// Actions started and not finished (connects, closes, sends, REST).
+    pub in_flight: AtomicI64,
+    /// Frames received, all connections (a barrier waits for it to settle).
+    pub frames_received: AtomicU64,
+    /// Open connections right now.
+    pub open_connections: AtomicI64,
+    pub next_conn: AtomicU32,
+    /// Every connection opened and not yet swept after closing.
+    pub conns: Mutex<Vec<Arc<ConnSlot>>>,
+    pub recorders: Box<[Mutex<Recorder>]>,
+    /// Set when the run's load phase is over: user tasks stop.
+    pub stopping: AtomicBool,
+    pub http: reqwest::Client,
+    /// Accepted and deleted message ids (I11).
+    pub book: Mutex<super::history::Book>,
+    /// Run-level checker results.
+    pub checks: Mutex<super::checks::Checks>,
+}
+
+impl Shared {
+    /// µs since the run started.
+    #[inline]
+    pub fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// The wall-clock µs at which schedule time `t` falls (pauses excluded).
+    pub fn wall_of(&self, schedule_us: u64) -> u64 {
+        schedule_us + self.pause_offset_us.load(Ordering::Acquire)
+    }
+
+    /// The `Instant` of run-relative µs.
+    pub fn instant_of(&self, us: u64) -> Instant {
+        self.start + Duration::from_micros(us)
+    }
+
+    /// Whether population users `a` and `b` are friends (initial graph or
+    /// befriended during the run).
+    pub fn are_friends(&self, a: u32, b: u32) -> bool {
+        self.population.are_friends(a, b)
+            || self.new_friends.read().contains(&(a.min(b), a.max(b)))
+    }
+
+    /// The population index of a server user id.
+    pub fn index(&self, id: UserId) -> Option<u32> {
+        self.index_of.get(&id).copied()
+    }
+
+    /// Records into the recorder shard of `conn`.
+    pub fn with_recorder<R>(&self, conn: u32, f: impl FnOnce(&mut Recorder) -> R) -> R {
+        f(&mut self.recorders[conn as usize % RECORDER_SHARDS].lock())
+    }
+
+    /// Marks the start of an action (a barrier waits for all to finish).
+    pub fn begin(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    /// Notes that user `i` starts a presence transition now.
+    pub fn presence_transition(&self, i: u32, online: bool, at_us: u64) {
+        self.presence_at[i as usize].store((at_us << 1) | u64::from(online), Ordering::Release);
+    }
+
+    /// The time of user `i`'s last transition if it was to `online`.
+    pub fn presence_since(&self, i: u32, online: bool) -> Option<u64> {
+        let v = self.presence_at[i as usize].load(Ordering::Acquire);
+        (v != 0 && (v & 1 == 1) == online).then_some(v >> 1)
+    }
+}
+
+/// Guard of one in-flight action.
+pub struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
