@@ -129,6 +129,19 @@ impl Scenario {
     pub fn parse(text: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
         let mut s: Scenario = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().to_owned();
+            // A missing key's span is its table: name the key, not the
+            // table's first line.
+            if let (Some(key), Some(span)) = (missing_key(&message), e.span()) {
+                let table = table_at(text, span.start);
+                return ScenarioError::Field {
+                    field: if table.is_empty() {
+                        key
+                    } else {
+                        format!("{table}.{key}")
+                    },
+                    message: "is required but missing".to_owned(),
+                };
+            }
             match e.span().and_then(|sp| field_at(text, sp.start)) {
                 Some(field) => ScenarioError::Field { field, message },
                 None => ScenarioError::Syntax {
@@ -162,6 +175,34 @@ impl Plan {
 /// The text of a shipped scenario.
 pub fn shipped(name: &str) -> Option<&'static str> {
     SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// `users` from serde's "missing field `users`".
+fn missing_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// The table (`[name]` header) that byte `offset` is in; empty at top level.
+fn table_at(text: &str, offset: usize) -> String {
+    let mut table = String::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if start > offset {
+            break;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let name = trimmed
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("");
+            table = name.trim().to_owned();
+        }
+        start += line.len();
+    }
+    table
 }
 
 /// The `table.key` at byte `offset` of a TOML text, found from the line's

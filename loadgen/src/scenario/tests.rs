@@ -204,7 +204,10 @@ fn toml_errors_name_the_field() {
     let msg = parse("duration = \"10s\"\n")
         .expect_err("users is required")
         .to_string();
-    assert!(msg.contains("users"), "{msg}");
+    assert_eq!(msg, "scenario field 'users': is required but missing");
+    let text = format!("{MINIMAL}[friends]\nmodel = \"power_law\"\nmin = 2\nmax = 10\n");
+    let msg = parse(&text).expect_err("exponent is required").to_string();
+    assert!(msg.starts_with("scenario field 'friends"), "{msg}");
 }
 
 #[test]
