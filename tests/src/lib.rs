@@ -26,7 +26,7 @@ pub mod ws;
 
 pub use rest::{Reply, Rest};
 pub use server::{TestServer, User};
-pub use ws::WsClient;
+pub use ws::{silent_all, WsClient};
 
 use std::time::Duration;
 

@@ -397,3 +397,10 @@ impl WsClient {
         }
     }
 }
+
+/// [`WsClient::silent`] on several connections during one shared window
+/// (the contract's "nothing is sent" checked everywhere at once, so the
+/// windows do not add up).
+pub async fn silent_all(clients: &mut [&mut WsClient]) {
+    futures_util::future::join_all(clients.iter_mut().map(|c| c.silent())).await;
+}

@@ -252,8 +252,7 @@ async fn friendships_count_created_pairs_and_send_no_events() {
         .ok(200, "friendships");
     assert_eq!(reply.created, 2);
     // No WS events.
-    wa.silent().await;
-    wb.silent().await;
+    tests::silent_all(&mut [&mut wa, &mut wb]).await;
     // Existing pairs, in either order, are not errors but not created.
     let reply: FriendshipsCreated = s
         .befriend_ids([(b.id, a.id), (a.id, b.id), (b.id, c.id)])

@@ -63,9 +63,7 @@ async fn check(w: &mut World, cases: &[(String, ErrorCode)]) {
         w.a1.expect_error(*code).await;
         w.a1.round_trip().await;
     }
-    w.a2.silent().await;
-    w.b1.silent().await;
-    w.c1.silent().await;
+    tests::silent_all(&mut [&mut w.a2, &mut w.b1, &mut w.c1]).await;
     let history: History =
         w.s.rest(&w.a)
             .history(w.ab, None, None)
@@ -351,8 +349,7 @@ async fn binary_frames_are_unsupported() {
         w.a1.expect_error(ErrorCode::BinaryUnsupported).await;
         w.a1.round_trip().await;
     }
-    w.a2.silent().await;
-    w.b1.silent().await;
+    tests::silent_all(&mut [&mut w.a2, &mut w.b1]).await;
 }
 
 #[tokio::test]

@@ -61,8 +61,7 @@ async fn new_message_ws_form_goes_to_every_connection_of_both_participants() {
     // Every connection got the same message.
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
     // G4: not to a third party, and nothing else anywhere.
-    c1.silent().await;
-    a1.silent().await;
+    tests::silent_all(&mut [&mut c1, &mut a1]).await;
 }
 
 #[tokio::test]
@@ -123,8 +122,7 @@ async fn pipelined_messages_arrive_in_order_without_gaps_or_duplicates() {
         }
     }
     // None twice.
-    wa.silent().await;
-    wb.silent().await;
+    tests::silent_all(&mut [&mut wa, &mut wb]).await;
 }
 
 #[tokio::test]
@@ -159,8 +157,7 @@ async fn an_implicit_conversation_sends_no_new_conversation_and_is_the_pairs() {
     let m = wa.say(b.id, "first").await;
     wb.expect_new_message("the first message").await;
     // §8: no new_conversation for an implicit conversation.
-    wb.silent().await;
-    wa.silent().await;
+    tests::silent_all(&mut [&mut wb, &mut wa]).await;
     // The REST endpoint finds the same conversation (200, not 201).
     let created: ConversationCreated = s
         .rest(&b)

@@ -44,8 +44,7 @@ async fn mark_read_sends_messages_read_to_every_connection_of_the_other_particip
     a2.expect(&read).await;
     // Not to the reader, not to a third party.
     b1.round_trip().await;
-    b2.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut b2, &mut c1]).await;
 }
 
 #[tokio::test]

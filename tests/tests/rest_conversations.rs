@@ -49,17 +49,14 @@ async fn create_is_201_then_200_with_the_same_id_and_one_event() {
     };
     b1.expect(&expected).await;
     b2.expect(&expected).await;
-    a1.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut c1]).await;
 
     // Again, from either side: 200, the same id, no event.
     let again: ConversationCreated = create(&s.rest(&a), b.id).await.ok(200, "create again");
     assert_eq!(again, created);
     let reverse: ConversationCreated = create(&s.rest(&b), a.id).await.ok(200, "create reversed");
     assert_eq!(reverse, created);
-    a1.silent().await;
-    b1.silent().await;
-    b2.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut b1, &mut b2]).await;
 
     // Another pair gets another conversation.
     let other: ConversationCreated = create(&s.rest(&a), c.id).await.ok(201, "create A–C");
@@ -151,8 +148,7 @@ async fn delete_sends_conversation_deleted_to_the_other_participant() {
     };
     b1.expect(&expected).await;
     b2.expect(&expected).await;
-    a1.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut c1]).await;
 
     // Gone for both.
     for user in [&a, &b] {

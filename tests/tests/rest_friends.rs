@@ -52,9 +52,7 @@ async fn request_then_accept_makes_friends_with_the_events_to_the_right_people()
     };
     b1.expect(&expected).await;
     b2.expect(&expected).await;
-    a1.silent().await;
-    a2.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut a2, &mut c1]).await;
     // Pending is not friends.
     assert_eq!(friend_ids(&s.rest(&a)).await, Vec::<u64>::new());
 
@@ -67,9 +65,7 @@ async fn request_then_accept_makes_friends_with_the_events_to_the_right_people()
     a2.expect(&expected).await;
     // §8: becoming friends sends no presence event, nor anything to the
     // accepting side.
-    b1.silent().await;
-    b2.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut b1, &mut b2, &mut c1]).await;
     assert_eq!(friend_ids(&s.rest(&a)).await, vec![b.id]);
     assert_eq!(friend_ids(&s.rest(&b)).await, vec![a.id]);
     assert_eq!(a1.round_trip().await, vec![b.id]);

@@ -100,8 +100,7 @@ async fn rest_send_is_201_and_pushes_the_rest_form_to_the_receiver_only() {
         assert_eq!(raw["media_ids"], serde_json::json!([4, 5]));
     }
     // Not to the sender (the REST form goes to the receiver only), not to C.
-    a1.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut c1]).await;
 }
 
 #[tokio::test]
@@ -199,8 +198,7 @@ async fn delete_message_is_for_the_author_and_tells_the_other_participant() {
         ErrorCode::NotFound,
         "delete an unknown message",
     );
-    a1.silent().await;
-    b1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut b1]).await;
 
     delete(&s.rest(&a), m2.message_id)
         .await
@@ -209,8 +207,7 @@ async fn delete_message_is_for_the_author_and_tells_the_other_participant() {
         message_id: m2.message_id,
     })
     .await;
-    a1.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a1, &mut c1]).await;
     let h: History = s
         .rest(&b)
         .history(m1.conversation_id, None, None)

@@ -42,8 +42,7 @@ async fn typing_and_stop_typing_reach_every_connection_of_the_receiver_only() {
     }
     // Not to the typer's connections, not to another friend.
     a1.round_trip().await;
-    a2.silent().await;
-    c1.silent().await;
+    tests::silent_all(&mut [&mut a2, &mut c1]).await;
 }
 
 #[tokio::test]
