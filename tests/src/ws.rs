@@ -363,21 +363,29 @@ impl WsClient {
     /// Skips text frames until a close frame, which must have `code`; returns
     /// how many text frames came before it.
     pub async fn expect_close_after_frames(&mut self, code: u16, timeout: Duration) -> usize {
+        self.collect_until_close(code, timeout).await.len()
+    }
+
+    /// Reads text frames until a close frame, which must have `code`; returns
+    /// the text frames that came before it.
+    pub async fn collect_until_close(&mut self, code: u16, timeout: Duration) -> Vec<String> {
         let what = format!("a close frame with code {code}");
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut skipped = 0;
+        let mut texts = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.next_within(left).await {
                 None => panic!(
-                    "{}: timed out after {timeout:?} waiting for {what} ({skipped} text frames read)",
-                    self.label
+                    "{}: timed out after {timeout:?} waiting for {what} ({} text frames read)",
+                    self.label,
+                    texts.len()
                 ),
-                Some(Incoming::Text(_)) => skipped += 1,
-                Some(Incoming::Close(Some((c, _)))) if c == code => return skipped,
+                Some(Incoming::Text(t)) => texts.push(t),
+                Some(Incoming::Close(Some((c, _)))) if c == code => return texts,
                 Some(other) => panic!(
-                    "{}: expected {what} after {skipped} text frames, got {other:?}",
-                    self.label
+                    "{}: expected {what} after {} text frames, got {other:?}",
+                    self.label,
+                    texts.len()
                 ),
             }
         }

@@ -15,7 +15,14 @@ async fn valid_token_connects_and_gets_nothing_unasked() {
 
 #[tokio::test]
 async fn unknown_token_completes_the_handshake_then_closes_4008() {
-    let s = TestServer::start().await;
+    unknown_token_completes_the_handshake_then_closes_4008_with(server::Config::default()).await;
+}
+
+/// [`unknown_token_completes_the_handshake_then_closes_4008`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn unknown_token_completes_the_handshake_then_closes_4008_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let mut ws = s.connect_token("not-a-token").await;
     // Nothing else is sent on that socket: the close is the first frame.
     let reason = ws.expect_close(close::INVALID_TOKEN).await;

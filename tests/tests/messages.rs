@@ -8,7 +8,17 @@ use tests::{is_timestamp, TestServer};
 
 #[tokio::test]
 async fn new_message_ws_form_goes_to_every_connection_of_both_participants() {
-    let s = TestServer::start().await;
+    new_message_ws_form_goes_to_every_connection_of_both_participants_with(
+        server::Config::default(),
+    )
+    .await;
+}
+
+/// [`new_message_ws_form_goes_to_every_connection_of_both_participants`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn new_message_ws_form_goes_to_every_connection_of_both_participants_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let [a, b, c] = s.users_n().await;
     s.befriend(&[(&a, &b), (&a, &c), (&b, &c)]).await;
     let mut a1 = s.connect_confirmed(&a).await;
@@ -98,7 +108,15 @@ async fn message_ids_increase_per_conversation_and_arrive_in_order() {
 
 #[tokio::test]
 async fn pipelined_messages_arrive_in_order_without_gaps_or_duplicates() {
-    let s = TestServer::start().await;
+    pipelined_messages_arrive_in_order_without_gaps_or_duplicates_with(server::Config::default())
+        .await;
+}
+
+/// [`pipelined_messages_arrive_in_order_without_gaps_or_duplicates`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn pipelined_messages_arrive_in_order_without_gaps_or_duplicates_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let [a, b] = s.users_n().await;
     s.befriend(&[(&a, &b)]).await;
     let mut wa = s.connect_confirmed(&a).await;

@@ -43,7 +43,17 @@ async fn offline_friends_get_nothing_and_see_the_state_on_connect() {
 
 #[tokio::test]
 async fn second_device_sends_nothing_and_only_the_last_close_sends_offline() {
-    let s = TestServer::start().await;
+    second_device_sends_nothing_and_only_the_last_close_sends_offline_with(
+        server::Config::default(),
+    )
+    .await;
+}
+
+/// [`second_device_sends_nothing_and_only_the_last_close_sends_offline`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn second_device_sends_nothing_and_only_the_last_close_sends_offline_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let [a, b] = s.users_n().await;
     s.befriend(&[(&a, &b)]).await;
     let mut wb = s.connect_confirmed(&b).await;
@@ -231,7 +241,15 @@ async fn online_friends_goes_to_the_asking_connection_only() {
 
 #[tokio::test]
 async fn becoming_friends_sends_no_presence_but_the_snapshot_has_it() {
-    let s = TestServer::start().await;
+    becoming_friends_sends_no_presence_but_the_snapshot_has_it_with(server::Config::default())
+        .await;
+}
+
+/// [`becoming_friends_sends_no_presence_but_the_snapshot_has_it`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn becoming_friends_sends_no_presence_but_the_snapshot_has_it_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let [a, b] = s.users_n().await;
     let mut wa = s.connect_confirmed(&a).await;
     let mut wb = s.connect_confirmed(&b).await;
@@ -266,4 +284,130 @@ async fn rest_friends_list_reflects_presence() {
             (c.id, c.username.clone(), false)
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_under_churn_keeps_g1_and_g2() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let s = Arc::new(TestServer::start().await);
+    let users = s.users(6).await;
+    let (observer, friends) = users.split_first().expect("6 users");
+    let pairs: Vec<_> = friends.iter().map(|f| (observer, f)).collect();
+    s.befriend(&pairs).await;
+    let mut wo = s.connect_confirmed(observer).await;
+
+    // Each friend goes online and offline `cycles` times, sometimes with a
+    // second device overlapping; friends with an odd index end online.
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (i, f) in friends.iter().cloned().enumerate() {
+        let s = s.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let cycles = 3 + i;
+            for c in 0..cycles {
+                let d1 = s.connect_confirmed(&f).await;
+                let d2 = if c % 2 == 0 {
+                    Some(s.connect_confirmed(&f).await)
+                } else {
+                    None
+                };
+                d1.close().await;
+                if let Some(d2) = d2 {
+                    d2.close().await;
+                }
+            }
+            let last = if i % 2 == 1 {
+                Some(s.connect_confirmed(&f).await)
+            } else {
+                None
+            };
+            done.fetch_add(1, Ordering::SeqCst);
+            (f.id, cycles, last)
+        }));
+    }
+
+    // Meanwhile the observer keeps asking for snapshots; the log keeps
+    // replies and events in arrival order.
+    #[derive(Debug)]
+    enum Seen {
+        Snapshot(Vec<u64>),
+        Change(u64, Status),
+    }
+    let mut log = Vec::new();
+    while done.load(Ordering::SeqCst) < friends.len() {
+        let (reply, events) = wo.round_trip_skipping().await;
+        for e in events {
+            match e {
+                ServerEvent::FriendStatusChange { user_id, status } => {
+                    log.push(Seen::Change(user_id, status))
+                }
+                other => panic!("observer: unexpected {other:?}"),
+            }
+        }
+        log.push(Seen::Snapshot(reply));
+    }
+    let mut open = Vec::new();
+    let mut expected_final = Vec::new();
+    let mut cycles_of = std::collections::HashMap::new();
+    for t in tasks {
+        let (id, cycles, last) = t.await.expect("churn task");
+        cycles_of.insert(id, cycles);
+        if let Some(ws) = last {
+            expected_final.push(id);
+            open.push(ws);
+        }
+    }
+    expected_final.sort_unstable();
+    // Transitions have stopped: the last reply is the truth.
+    let (truth, events) = wo.round_trip_skipping().await;
+    for e in events {
+        match e {
+            ServerEvent::FriendStatusChange { user_id, status } => {
+                log.push(Seen::Change(user_id, status))
+            }
+            other => panic!("observer: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(truth, expected_final, "the final snapshot is the truth");
+
+    // G1: per friend, the events alternate online/offline from offline, one
+    // pair per cycle, ending in the true state.
+    for f in friends {
+        let seq: Vec<Status> = log
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Change(id, st) if *id == f.id => Some(*st),
+                _ => None,
+            })
+            .collect();
+        let ends_online = expected_final.contains(&f.id);
+        let expected: Vec<Status> = (0..cycles_of[&f.id])
+            .flat_map(|_| [Status::Online, Status::Offline])
+            .chain(ends_online.then_some(Status::Online))
+            .collect();
+        assert_eq!(seq, expected, "G1: the events about friend {}", f.id);
+    }
+    // G2: every snapshot plus the events after it gives the truth.
+    for (k, entry) in log.iter().enumerate() {
+        let Seen::Snapshot(snap) = entry else {
+            continue;
+        };
+        let mut state: std::collections::BTreeSet<u64> = snap.iter().copied().collect();
+        for later in &log[k + 1..] {
+            if let Seen::Change(id, st) = later {
+                match st {
+                    Status::Online => state.insert(*id),
+                    Status::Offline => state.remove(id),
+                };
+            }
+        }
+        let state: Vec<u64> = state.into_iter().collect();
+        assert_eq!(
+            state, truth,
+            "G2: snapshot #{k} {snap:?} plus the later events is not the truth"
+        );
+    }
 }

@@ -314,7 +314,14 @@ async fn history_limit_is_clamped_to_500() {
 
 #[tokio::test]
 async fn history_holds_every_accepted_message_from_both_paths() {
-    let s = TestServer::start().await;
+    history_holds_every_accepted_message_from_both_paths_with(server::Config::default()).await;
+}
+
+/// [`history_holds_every_accepted_message_from_both_paths`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn history_holds_every_accepted_message_from_both_paths_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
     let [a, b] = s.users_n().await;
     s.befriend(&[(&a, &b)]).await;
     let mut wa = s.connect_confirmed(&a).await;

@@ -37,3 +37,5 @@ mod shutdown;
 // Malformed input (proptest through real sockets): no panic, no harm to
 // other connections, the right error codes.
 mod malformed;
+// The suite bites: every fault the server can inject makes a test above fail.
+mod faults;

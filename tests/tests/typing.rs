@@ -6,9 +6,20 @@ use tests::TestServer;
 
 #[tokio::test]
 async fn typing_and_stop_typing_reach_every_connection_of_the_receiver_only() {
-    let s = TestServer::start().await;
-    let [a, b, c] = s.users_n().await;
+    typing_and_stop_typing_reach_every_connection_of_the_receiver_only_with(
+        server::Config::default(),
+    )
+    .await;
+}
+
+/// [`typing_and_stop_typing_reach_every_connection_of_the_receiver_only`] against a server with `config` (used by `faults.rs`).
+pub(crate) async fn typing_and_stop_typing_reach_every_connection_of_the_receiver_only_with(
+    config: server::Config,
+) {
+    let s = TestServer::with_config(config).await;
+    let [a, b, c, stranger] = s.users_n().await;
     s.befriend(&[(&a, &b), (&a, &c)]).await;
+    let mut x = s.connect_confirmed(&stranger).await;
     let mut b1 = s.connect_confirmed(&b).await;
     let mut b2 = s.connect_confirmed(&b).await;
     let mut c1 = s.connect_confirmed(&c).await;
@@ -42,7 +53,8 @@ async fn typing_and_stop_typing_reach_every_connection_of_the_receiver_only() {
     }
     // Not to the typer's connections, not to another friend.
     a1.round_trip().await;
-    tests::silent_all(&mut [&mut a2, &mut c1]).await;
+    // G4: nothing to a non-friend either.
+    tests::silent_all(&mut [&mut a2, &mut c1, &mut x]).await;
 }
 
 #[tokio::test]
