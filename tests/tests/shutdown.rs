@@ -169,3 +169,49 @@ async fn the_binary_prints_a_generated_admin_token() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_binary_honours_the_limit_flags_and_their_environment_variables() {
+    let mut server = Running::start(
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--admin-token",
+            "flags-admin",
+            "--max-message-bytes",
+            "2048",
+        ],
+        &[("CHAT_MAX_CONNECTIONS_PER_USER", "1")],
+    )
+    .await;
+    let admin = Rest::new(reqwest(), server.http_url(), Some("flags-admin".into()));
+    let users = provision(&admin, 1).await;
+    let token = &users[0].1;
+    let mut first = WsClient::connect(&server.ws_url(token), "first", None).await;
+    first.round_trip().await;
+    // CHAT_MAX_CONNECTIONS_PER_USER=1: a second connection is one too many.
+    let mut second = WsClient::connect(&server.ws_url(token), "second", None).await;
+    second.expect_close(close::TOO_MANY_CONNECTIONS).await;
+    // --max-message-bytes 2048: a 3000-byte frame closes with 1009 and a
+    // 3000-byte body gets 413.
+    let user = Rest::new(reqwest(), server.http_url(), Some(token.clone()));
+    user.post_raw(
+        "/create_conversation",
+        format!(r#"{{"other_user_id":1,"pad":"{}"}}"#, "x".repeat(3000)),
+    )
+    .await
+    .err(
+        413,
+        server::protocol::ErrorCode::PayloadTooLarge,
+        "a 3000-byte body",
+    );
+    first
+        .send_raw(&format!(
+            r#"{{"type":"get_online_friends","pad":"{}"}}"#,
+            "x".repeat(3000)
+        ))
+        .await;
+    first.expect_close(close::MESSAGE_TOO_BIG).await;
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).await, Some(0));
+}
