@@ -46,7 +46,12 @@ async fn connection_and_presence_gauges_follow_the_sockets() {
 
     wa.close().await;
     wa2.close().await;
-    wb.round_trip_skipping().await;
+    // A's offline is sent once both of A's sockets are unregistered.
+    wb.expect(&server::protocol::ServerEvent::FriendStatusChange {
+        user_id: a.id,
+        status: server::protocol::Status::Offline,
+    })
+    .await;
     let (m2, text) = scrape(&s).await;
     // The same gauges come down: one socket and one user remain.
     let back: Vec<String> = conns

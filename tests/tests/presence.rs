@@ -119,13 +119,13 @@ async fn reconnecting_sends_online_again_in_order() {
     let [a, b] = s.users_n().await;
     s.befriend(&[(&a, &b)]).await;
     let mut wb = s.connect_confirmed(&b).await;
+    // G1: transitions arrive in order, each exactly once. (Each reconnect
+    // waits for the offline: the server may answer a close before it
+    // unregisters the connection, see presence_under_churn_keeps_g1_and_g2.)
     for _ in 0..5 {
         let a1 = s.connect_confirmed(&a).await;
-        a1.close().await;
-    }
-    // G1: transitions arrive in order, each exactly once.
-    for _ in 0..5 {
         wb.expect(&status(a.id, Status::Online)).await;
+        a1.close().await;
         wb.expect(&status(a.id, Status::Offline)).await;
     }
     assert_eq!(wb.round_trip().await, Vec::<u64>::new());
@@ -373,8 +373,11 @@ async fn presence_under_churn_keeps_g1_and_g2() {
     }
     assert_eq!(truth, expected_final, "the final snapshot is the truth");
 
-    // G1: per friend, the events alternate online/offline from offline, one
-    // pair per cycle, ending in the true state.
+    // G1: per friend, the events alternate online/offline starting from
+    // offline and end in the true state. (Not one pair per cycle: the server
+    // answers a client's close before it unregisters the connection, so a
+    // reconnect right after a completed close handshake may overlap the old
+    // connection, which is then no transition at all.)
     for f in friends {
         let seq: Vec<Status> = log
             .iter()
@@ -384,11 +387,19 @@ async fn presence_under_churn_keeps_g1_and_g2() {
             })
             .collect();
         let ends_online = expected_final.contains(&f.id);
-        let expected: Vec<Status> = (0..cycles_of[&f.id])
-            .flat_map(|_| [Status::Online, Status::Offline])
-            .chain(ends_online.then_some(Status::Online))
-            .collect();
-        assert_eq!(seq, expected, "G1: the events about friend {}", f.id);
+        let alternating = seq.iter().enumerate().all(|(i, st)| {
+            *st == if i % 2 == 0 {
+                Status::Online
+            } else {
+                Status::Offline
+            }
+        });
+        assert!(
+            alternating && !seq.is_empty() && (seq.len() % 2 == 1) == ends_online,
+            "G1: the events about friend {} ({} cycles, ends online: {ends_online}): {seq:?}",
+            f.id,
+            cycles_of[&f.id]
+        );
     }
     // G2: every snapshot plus the events after it gives the truth.
     for (k, entry) in log.iter().enumerate() {
