@@ -239,3 +239,60 @@ async fn unknown_fields_in_client_messages_are_ignored() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_see_one_order_per_conversation() {
+    let s = TestServer::start().await;
+    let [a, b] = s.users_n().await;
+    s.befriend(&[(&a, &b)]).await;
+    let mut a1 = s.connect_confirmed(&a).await;
+    let mut a2 = s.connect_confirmed(&a).await;
+    let mut b1 = s.connect_confirmed(&b).await;
+    let mut b2 = s.connect_confirmed(&b).await;
+    a1.round_trip_skipping().await;
+    a2.round_trip_skipping().await;
+    const N: usize = 100;
+    // A and B pipeline N messages each to the other at the same time.
+    let sender = |mut ws: tests::WsClient, to: u64, tag: &'static str| async move {
+        for i in 0..N {
+            ws.send(&ClientMessage::SendMessage {
+                receiver_id: Id(to),
+                content: format!("{tag}{i}"),
+            })
+            .await;
+        }
+        ws
+    };
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(sender(a1, b.id, "a")),
+        tokio::spawn(sender(b1, a.id, "b"))
+    );
+    let mut a1 = ra.expect("A's sender");
+    let mut b1 = rb.expect("B's sender");
+    let mut orders = Vec::new();
+    for ws in [&mut a1, &mut a2, &mut b1, &mut b2] {
+        let mut ids = Vec::new();
+        for _ in 0..2 * N {
+            ids.push(ws.expect_new_message("one of the 2N messages").await);
+        }
+        // G3: increasing ids, so none twice; each sender's own order kept.
+        assert!(
+            ids.windows(2).all(|w| w[0].message_id < w[1].message_id),
+            "{}: G3 order",
+            ws.label
+        );
+        for tag in ["a", "b"] {
+            let mine: Vec<&str> = ids
+                .iter()
+                .filter(|m| m.content.starts_with(tag))
+                .map(|m| m.content.as_str())
+                .collect();
+            let expected: Vec<String> = (0..N).map(|i| format!("{tag}{i}")).collect();
+            assert_eq!(mine, expected, "{}: {tag}'s messages", ws.label);
+        }
+        orders.push(ids.iter().map(|m| m.message_id).collect::<Vec<_>>());
+    }
+    // Every connection saw the same sequence.
+    assert!(orders.windows(2).all(|w| w[0] == w[1]));
+    tests::silent_all(&mut [&mut a1, &mut a2, &mut b1, &mut b2]).await;
+}

@@ -88,6 +88,9 @@ async fn message_event_and_error_counters_move() {
     .await;
     wa.expect_error(server::protocol::ErrorCode::SelfTarget)
         .await;
+    wa.send_binary(vec![1, 2, 3]).await;
+    wa.expect_error(server::protocol::ErrorCode::BinaryUnsupported)
+        .await;
     let (m1, text) = scrape(&s).await;
     assert_some(
         m0.moved_by(&m1, &["message"], 3.0),
@@ -109,6 +112,11 @@ async fn message_event_and_error_counters_move() {
         "error frames with code self_target",
         &text,
     );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["binary_unsupported"], 1.0),
+        "error frames with code binary_unsupported",
+        &text,
+    );
 }
 
 #[tokio::test]
@@ -127,6 +135,9 @@ async fn rest_requests_are_counted_by_route_and_status() {
     rest.history(i64::MAX as u64, None, None)
         .await
         .status(404, "unknown conversation");
+    rest.post_raw("/create_conversation", vec![b' '; 70_000])
+        .await
+        .status(413, "too large");
     let (m1, text) = scrape(&s).await;
     assert_some(
         m0.grew_by_at_least(&m1, &["me", "200"], 3.0),
@@ -141,6 +152,11 @@ async fn rest_requests_are_counted_by_route_and_status() {
     assert_some(
         m0.grew_by_at_least(&m1, &["404"], 1.0),
         "REST requests with status 404",
+        &text,
+    );
+    assert_some(
+        m0.grew_by_at_least(&m1, &["create_conversation", "413"], 1.0),
+        "REST requests to /create_conversation with status 413",
         &text,
     );
 }
