@@ -247,7 +247,7 @@ async fn concurrent_senders_see_one_order_per_conversation() {
     s.befriend(&[(&a, &b)]).await;
     let mut a1 = s.connect_confirmed(&a).await;
     let mut a2 = s.connect_confirmed(&a).await;
-    let mut b1 = s.connect_confirmed(&b).await;
+    let b1 = s.connect_confirmed(&b).await;
     let mut b2 = s.connect_confirmed(&b).await;
     a1.round_trip_skipping().await;
     a2.round_trip_skipping().await;
