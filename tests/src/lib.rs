@@ -16,10 +16,12 @@
 //!   [`Reply`] (status and body) with assertions on both.
 //! - [`metrics`]: parsing of the Prometheus text at `/metrics`, matched by
 //!   substring since the exact metric names are the server's choice.
+//! - [`model`]: §8's error precedence as a model for generated frames.
 //! - [`binary`]: locating (and if needed building) the `chat-server` binary.
 
 pub mod binary;
 pub mod metrics;
+pub mod model;
 pub mod rest;
 pub mod server;
 pub mod ws;

@@ -9,12 +9,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
-use serde_json::{json, Value};
-use server::protocol::{close, ErrorCode, ServerEvent};
+use serde_json::Value;
+use server::protocol::{ErrorCode, ServerEvent};
+use tests::model::{frame, Expect, Targets};
 use tests::ws::Incoming;
 use tests::{TestServer, User, WsClient};
-
-const MAX_ID: u64 = i64::MAX as u64;
 
 /// A (the fuzzed connection) is friends with B; C is B's friend and a
 /// stranger to A. A–B and B–C each have a conversation.
@@ -52,6 +51,16 @@ async fn world() -> World {
 }
 
 impl World {
+    fn targets(&self) -> Targets {
+        Targets {
+            me: self.a.id,
+            friend: self.b.id,
+            stranger: self.c.id,
+            own_conversation: self.ab,
+            others_conversation: self.bc,
+        }
+    }
+
     /// After a case: the other connection still answers, and only got
     /// events A may legitimately cause (G4: nothing about strangers).
     async fn others_fine(&mut self) {
@@ -93,269 +102,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-// ---------------------------------------------------------------------------
-// Structured frames and the model of §8.
-
-/// What an id-valued field holds.
-#[derive(Debug, Clone)]
-enum IdVal {
-    Missing,
-    Friend,
-    Me,
-    Stranger,
-    Unknown,
-    Raw(Value),
-    Nested(usize),
-}
-
-/// What `conversation_id` holds.
-#[derive(Debug, Clone)]
-enum ConvVal {
-    Missing,
-    Mine,
-    Others,
-    Unknown,
-    Raw(Value),
-}
-
-#[derive(Debug, Clone)]
-enum TypeVal {
-    Missing,
-    Known(&'static str),
-    Other(Value),
-}
-
-#[derive(Debug, Clone)]
-struct Frame {
-    kind: TypeVal,
-    receiver: IdVal,
-    conversation: ConvVal,
-    content: Option<Value>,
-    /// An unknown field nested this deep (ignored by the contract).
-    extra: Option<usize>,
-}
-
-fn bad_ids() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(json!(0)),
-        Just(json!(-1)),
-        Just(json!(i64::MIN)),
-        Just(json!(9_223_372_036_854_775_808u64)),
-        Just(json!(u64::MAX)),
-        Just(json!(1.5)),
-        Just(json!(1e300)),
-        Just(json!("1")),
-        Just(Value::Null),
-        Just(json!(true)),
-        Just(json!([1])),
-        Just(json!({"id": 1})),
-    ]
-}
-
-fn id_val() -> impl Strategy<Value = IdVal> {
-    prop_oneof![
-        Just(IdVal::Missing),
-        Just(IdVal::Friend),
-        Just(IdVal::Me),
-        Just(IdVal::Stranger),
-        Just(IdVal::Unknown),
-        bad_ids().prop_map(IdVal::Raw),
-        (1usize..60).prop_map(IdVal::Nested),
-    ]
-}
-
-fn conv_val() -> impl Strategy<Value = ConvVal> {
-    prop_oneof![
-        Just(ConvVal::Missing),
-        Just(ConvVal::Mine),
-        Just(ConvVal::Others),
-        Just(ConvVal::Unknown),
-        bad_ids().prop_map(ConvVal::Raw),
-    ]
-}
-
-fn type_val() -> impl Strategy<Value = TypeVal> {
-    prop_oneof![
-        Just(TypeVal::Missing),
-        prop::sample::select(vec![
-            "send_message",
-            "typing",
-            "stop_typing",
-            "mark_read",
-            "get_online_friends"
-        ])
-        .prop_map(TypeVal::Known),
-        prop_oneof![
-            Just(json!("dance")),
-            Just(json!("SEND_MESSAGE")),
-            Just(json!("new_message")),
-            Just(json!("")),
-            Just(json!(3)),
-            Just(Value::Null),
-            Just(json!(["typing"])),
-            Just(json!({"type": "typing"})),
-        ]
-        .prop_map(TypeVal::Other),
-    ]
-}
-
-fn content_val() -> impl Strategy<Value = Option<Value>> {
-    prop_oneof![
-        Just(None),
-        Just(Some(json!(""))),
-        Just(Some(json!("x".repeat(4096)))),
-        Just(Some(json!("x".repeat(4097)))),
-        Just(Some(json!("é".repeat(2049)))),
-        Just(Some(json!(7))),
-        Just(Some(Value::Null)),
-        Just(Some(json!(["hi"]))),
-        "\\PC{1,40}".prop_map(|s| Some(json!(s))),
-    ]
-}
-
-fn frame() -> impl Strategy<Value = Frame> {
-    (
-        type_val(),
-        id_val(),
-        conv_val(),
-        content_val(),
-        prop::option::of(0usize..60),
-    )
-        .prop_map(|(kind, receiver, conversation, content, extra)| Frame {
-            kind,
-            receiver,
-            conversation,
-            content,
-            extra,
-        })
-}
-
-fn nested(depth: usize) -> Value {
-    (0..depth).fold(json!(1), |v, _| json!({ "n": v }))
-}
-
-/// What the model says the fuzzed connection gets before the round trip's
-/// reply.
-#[derive(Debug, PartialEq, Eq)]
-enum Expect {
-    Error(ErrorCode),
-    /// `get_online_friends`: its own reply.
-    Reply,
-    /// `send_message`: the echo.
-    Echo,
-    /// `typing`, `stop_typing`, `mark_read`: nothing to the sender.
-    Nothing,
-}
-
-impl Frame {
-    fn render(&self, w: &World) -> (String, Expect) {
-        let mut obj = serde_json::Map::new();
-        match &self.kind {
-            TypeVal::Missing => {}
-            TypeVal::Known(t) => {
-                obj.insert("type".into(), json!(t));
-            }
-            TypeVal::Other(v) => {
-                obj.insert("type".into(), v.clone());
-            }
-        }
-        let receiver = match &self.receiver {
-            IdVal::Missing => None,
-            IdVal::Friend => Some(json!(w.b.id)),
-            IdVal::Me => Some(json!(w.a.id)),
-            IdVal::Stranger => Some(json!(w.c.id)),
-            IdVal::Unknown => Some(json!(MAX_ID)),
-            IdVal::Raw(v) => Some(v.clone()),
-            IdVal::Nested(d) => Some(nested(*d)),
-        };
-        if let Some(r) = receiver {
-            obj.insert("receiver_id".into(), r);
-        }
-        let conversation = match &self.conversation {
-            ConvVal::Missing => None,
-            ConvVal::Mine => Some(json!(w.ab)),
-            ConvVal::Others => Some(json!(w.bc)),
-            ConvVal::Unknown => Some(json!(MAX_ID)),
-            ConvVal::Raw(v) => Some(v.clone()),
-        };
-        if let Some(c) = conversation {
-            obj.insert("conversation_id".into(), c);
-        }
-        if let Some(c) = &self.content {
-            obj.insert("content".into(), c.clone());
-        }
-        if let Some(d) = self.extra {
-            obj.insert("zz_extra".into(), nested(d));
-        }
-        (Value::Object(obj).to_string(), self.expect())
-    }
-
-    /// §8 precedence.
-    fn expect(&self) -> Expect {
-        use ErrorCode::*;
-        let kind = match &self.kind {
-            TypeVal::Known(t) => *t,
-            _ => return Expect::Error(UnknownType),
-        };
-        let receiver_shape_ok = matches!(
-            self.receiver,
-            IdVal::Friend | IdVal::Me | IdVal::Stranger | IdVal::Unknown
-        );
-        let conversation_shape_ok = matches!(
-            self.conversation,
-            ConvVal::Mine | ConvVal::Others | ConvVal::Unknown
-        );
-        let content = match &self.content {
-            Some(Value::String(s)) => Some(s.as_str()),
-            _ => None,
-        };
-        let receiver_rules = || match self.receiver {
-            IdVal::Unknown => Some(UnknownUser),
-            IdVal::Me => Some(SelfTarget),
-            IdVal::Stranger => Some(NotFriends),
-            _ => None,
-        };
-        match kind {
-            "get_online_friends" => Expect::Reply,
-            "typing" | "stop_typing" => {
-                if !receiver_shape_ok {
-                    Expect::Error(InvalidField)
-                } else if let Some(code) = receiver_rules() {
-                    Expect::Error(code)
-                } else {
-                    Expect::Nothing
-                }
-            }
-            "send_message" => {
-                let Some(content) = content.filter(|_| receiver_shape_ok) else {
-                    return Expect::Error(InvalidField);
-                };
-                if let Some(code) = receiver_rules() {
-                    Expect::Error(code)
-                } else if content.is_empty() {
-                    Expect::Error(EmptyContent)
-                } else if content.len() > 4096 {
-                    Expect::Error(ContentTooLong)
-                } else {
-                    Expect::Echo
-                }
-            }
-            "mark_read" => {
-                if !conversation_shape_ok {
-                    Expect::Error(InvalidField)
-                } else {
-                    match self.conversation {
-                        ConvVal::Unknown => Expect::Error(UnknownConversation),
-                        ConvVal::Others => Expect::Error(NotParticipant),
-                        _ => Expect::Nothing,
-                    }
-                }
-            }
-            other => unreachable!("known types only: {other}"),
-        }
-    }
-}
-
 #[test]
 fn structured_frames_get_the_code_of_the_precedence_rules() {
     let rt = runtime();
@@ -363,7 +109,7 @@ fn structured_frames_get_the_code_of_the_precedence_rules() {
         .run(&frame(), |f| {
             rt.block_on(async {
                 let mut w = world().await;
-                let (text, expect) = f.render(&w);
+                let (text, expect) = f.render(&w.targets());
                 w.wa.send_raw(&text).await;
                 match expect {
                     Expect::Error(code) => w.wa.expect_error(code).await,
@@ -672,5 +418,4 @@ async fn one_megabyte_bodies_get_413_everywhere() {
             .await
             .err(413, ErrorCode::PayloadTooLarge, path);
     }
-    let _ = close::GOING_AWAY;
 }
