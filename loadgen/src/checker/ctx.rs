@@ -25,7 +25,9 @@ const MAX_CONNS_LISTED: usize = 8;
 pub trait CheckCtx {
     /// δ, the grace (µs): the longest a delivery may take before "late"
     /// becomes "lost", also covering the server's lag in acting on a close
-    /// the generator has seen.
+    /// the generator has seen. Frames are timestamped when the driver reads
+    /// them, so a driver that can fall behind its sockets by more than a
+    /// sliver of δ should add its current lag to the value it returns.
     fn delta_us(&self) -> u64;
 
     /// One connection's lifecycle.

@@ -26,12 +26,14 @@
 //! A violation is reported only when it is *proven* by what was observed,
 //! given two assumptions stated here once:
 //!
-//! - **A1 (δ).** Every frame the server sends because of an action or a
-//!   transition arrives within δ of the moment the generator sent that
-//!   action or observed that transition's end (`confirmed_at` for a
-//!   connect, `closed_at` for a close). δ is large on purpose
-//!   (max(2 s, 20 × p99.9)); each report carries p99.9 and the generator's
-//!   own lag so that a too-small δ can be told from a server bug.
+//! - **A1 (δ).** The server acts on an action or a transition, and every
+//!   frame it sends because of it arrives (as timestamped by the driver),
+//!   within δ of the moment the generator sent that action or observed that
+//!   transition's end (`confirmed_at` for a connect, `closed_at` for a
+//!   close). δ is large on purpose (max(2 s, 20 × p99.9)); a driver whose
+//!   own lag can exceed it adds that lag to the δ it passes. Each report
+//!   carries p99.9 and the generator's lag so that a too-small δ can be told
+//!   from a server bug.
 //! - **A2 (lifecycles).** The driver records `open` before connecting,
 //!   `closing` before sending a close, a typing action or a send before
 //!   sending it, an accept before sending it. Late records of the *ends* of
@@ -58,7 +60,7 @@
 //! | I7 | always | a frame about a user who cannot be a friend yet, or of a conversation whose known members exclude the user |
 //! | I8 | routing always, stuck at barriers | typing from a non-friend or from one who never typed to this user; a true left after a clear processed after every start |
 //! | I9 | always | a receipt on the reader's own connection, or naming a non-participant |
-//! | I10 | when a bad-token socket ends; presence always | any frame, a code other than 4008; a friend seeing the user online only through the bad socket |
+//! | I10 | when a bad-token socket ends; presence always | any frame, a code other than 4008; a friend told the user is online (event or `online_friends`) when only a bad-token socket of theirs was open |
 //! | I11 | barrier (sampled) | an accepted undeleted id absent from, or twice in, a fresh history read |
 //! | I12 | end | a probe seeing friends online, or the gauge above the probes, after all closed |
 //!

@@ -23,7 +23,8 @@
 //!   friend Confirmed throughout `[s, t]` (a suspicion, as for I2); it must
 //!   not list anyone no connection of whom could have been registered during
 //!   `[s−δ, t]` (the server's removal may lag the close the generator saw by
-//!   up to δ). At a barrier nobody is in transition, so this is exact.
+//!   up to δ) — an I10 violation when a bad-token socket of theirs was
+//!   open. At a barrier nobody is in transition, so this is exact.
 //! - **I1** (at a barrier, at `t`, before the barrier's reply is applied):
 //!   for each friend F certain since the view's snapshot request, the
 //!   event-built view must say online if F was Confirmed throughout
@@ -232,12 +233,19 @@ impl ConnView {
             let Some(s) = sent_at else { continue };
             let from = s.saturating_sub(delta);
             if ctx.disconnected_throughout(f, from, at) {
+                // Listed only through a bad-token socket: that is I10's
+                // "no friend sees it online".
+                let (id, why) = if ctx.bad_token_possibly_open(f, from, at) {
+                    (InvariantId::I10, "only a bad-token socket of theirs")
+                } else {
+                    (InvariantId::I4, "no open connection")
+                };
                 let mut v = self
                     .violation(
                         ctx,
-                        InvariantId::I4,
+                        id,
                         at,
-                        format!("online_friends lists user {f}, who had no open connection during the request"),
+                        format!("online_friends lists user {f}, who had {why} during the request"),
                     )
                     .expected(format!("{f} absent: no connection in [{from}, {at}] µs"))
                     .observed(format!("{reply:?}"));

@@ -4,11 +4,13 @@
 //! - [`presence`]: I1, I2, I3, I4, I7 presence, I10 presence.
 //! - [`messages`]: I5 (duplicates and losses), I6, I7 messages, I9, I10.
 //! - [`typing`]: I7/I8 routing, I8 stuck typing.
+//! - [`simulation`]: a correct server model under random races: nothing reported.
 //!
 //! Times are µs since the start of the run; δ is 2 s throughout.
 
 mod messages;
 mod presence;
+mod simulation;
 mod typing;
 
 use super::content::{encode, ContentHeader};

@@ -100,6 +100,19 @@ fn i10_online_through_a_bad_token_socket_is_reported() {
 }
 
 #[test]
+fn i10_a_snapshot_listing_a_bad_token_user_is_reported() {
+    let mut h = Harness::new();
+    let mut u = h.connect(10, 1, 0, MS, &[]);
+    h.facts
+        .lc
+        .open_bad_token(ConnId(22), 2, 6 * S)
+        .expect("fresh");
+    u.requested_online_friends(6 * S + MS, false);
+    h.feed(&mut u, 6 * S + 2 * MS, snapshot(&[2]));
+    h.assert_only(InvariantId::I10, 1);
+}
+
+#[test]
 fn online_while_opening_or_shortly_after_a_close_is_not_reported() {
     let mut h = Harness::new();
     let mut u = h.connect(10, 1, 0, MS, &[]);
