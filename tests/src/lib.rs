@@ -38,7 +38,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long we listen to make sure nothing arrives, used only where the
 /// contract says nothing is sent.
-pub const SILENCE: Duration = Duration::from_millis(250);
+pub const SILENCE: Duration = Duration::from_millis(200);
 
 /// Whether `s` is a timestamp in the contract's format (§3): UTC, ISO 8601
 /// without offset, microsecond precision: `2024-01-01T12:00:00.000000`.

@@ -90,6 +90,8 @@ fn runner(cases: u32) -> TestRunner {
     TestRunner::new(RunnerConfig {
         cases,
         failure_persistence: None,
+        // Every shrink step builds a fresh server: keep failures quick.
+        max_shrink_iters: 64,
         ..RunnerConfig::default()
     })
 }
@@ -105,7 +107,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn structured_frames_get_the_code_of_the_precedence_rules() {
     let rt = runtime();
-    runner(96)
+    runner(64)
         .run(&frame(), |f| {
             rt.block_on(async {
                 let mut w = world().await;
@@ -166,7 +168,7 @@ fn noisy_text() -> impl Strategy<Value = String> {
 #[test]
 fn arbitrary_text_frames_get_a_decode_error_or_a_valid_answer() {
     let rt = runtime();
-    runner(64)
+    runner(48)
         .run(&noisy_text(), |text| {
             rt.block_on(async {
                 let mut w = world().await;
@@ -365,7 +367,7 @@ fn arbitrary_rest_bodies_get_4xx_json_errors() {
         "/admin/users/bulk",
         "/admin/friendships",
     ];
-    runner(64)
+    runner(48)
         .run(&rest_case(), |(path, body)| {
             let path = paths[path];
             rt.block_on(async {
