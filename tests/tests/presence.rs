@@ -422,3 +422,50 @@ async fn presence_under_churn_keeps_g1_and_g2() {
         );
     }
 }
+
+#[tokio::test]
+async fn typing_is_cleared_only_when_the_typer_goes_offline_and_for_everyone_typed_to() {
+    let s = TestServer::start().await;
+    let [a, b, c, d] = s.users_n().await;
+    s.befriend(&[(&a, &b), (&a, &c), (&a, &d)]).await;
+    let mut wb = s.connect_confirmed(&b).await;
+    let mut wc = s.connect_confirmed(&c).await;
+    let mut wd = s.connect_confirmed(&d).await;
+    let mut a1 = s.connect_confirmed(&a).await;
+    let a2 = s.connect_confirmed(&a).await;
+    for ws in [&mut wb, &mut wc, &mut wd] {
+        ws.expect(&status(a.id, Status::Online)).await;
+    }
+    // A types to B and C from its first device; D is not typed to.
+    for to in [&b, &c] {
+        a1.send(&ClientMessage::Typing {
+            receiver_id: Id(to.id),
+        })
+        .await;
+    }
+    let typing = |is_typing| ServerEvent::UserTyping {
+        user_id: a.id,
+        is_typing,
+    };
+    wb.expect(&typing(true)).await;
+    wc.expect(&typing(true)).await;
+
+    // The typing device closes but A stays online: nothing yet.
+    a1.close().await;
+    tests::silent_all(&mut [&mut wb, &mut wc, &mut wd]).await;
+
+    // The last device closes: offline to all, typing=false to B and C.
+    a2.close().await;
+    for ws in [&mut wb, &mut wc] {
+        let mut got = vec![ws.recv_event().await, ws.recv_event().await];
+        got.sort_by_key(|e| matches!(e, ServerEvent::UserTyping { .. }));
+        assert_eq!(
+            got,
+            vec![status(a.id, Status::Offline), typing(false)],
+            "{}",
+            ws.label
+        );
+    }
+    wd.expect(&status(a.id, Status::Offline)).await;
+    tests::silent_all(&mut [&mut wb, &mut wc, &mut wd]).await;
+}

@@ -99,6 +99,16 @@ async fn rest_send_is_201_and_pushes_the_rest_form_to_the_receiver_only() {
         assert_eq!(raw["created_at"], created.created_at.as_str());
         assert_eq!(raw["media_ids"], serde_json::json!([4, 5]));
     }
+    // The history has the same message with the same created_at.
+    let h: History = s
+        .rest(&b)
+        .history(conv, None, None)
+        .await
+        .ok(200, "history");
+    assert_eq!(h.messages.len(), 1);
+    assert_eq!(h.messages[0].message_id, created.message_id);
+    assert_eq!(h.messages[0].created_at, created.created_at);
+    assert_eq!(h.messages[0].media_ids, vec![4, 5]);
     // Not to the sender (the REST form goes to the receiver only), not to C.
     tests::silent_all(&mut [&mut a1, &mut c1]).await;
 }

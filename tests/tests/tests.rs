@@ -2,6 +2,12 @@
 //! sockets, one embedded server per test (`tests::TestServer`), so tests run
 //! in parallel. One test binary (as in ripgrep); the modules below are its
 //! table of contents.
+//!
+//! The tests mostly wait on sockets, so more test threads than cores pay
+//! off: `cargo test -p tests -- --test-threads 12` takes about 5 s where the
+//! default (one thread per core) takes about 20 s on two cores. The tests
+//! that run the `chat-server` binary build it first (`cargo build -p server`,
+//! a no-op when it is fresh); `CHAT_SERVER_BIN` points them elsewhere.
 
 // §1 Connection: handshake, unknown token (4008), pings, REST on the same port.
 mod connection;
