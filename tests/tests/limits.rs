@@ -286,3 +286,54 @@ async fn a_slow_consumer_is_closed_4010_and_its_friends_see_it_go_offline() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_device_is_closed_alone_and_its_user_stays_online() {
+    let s = TestServer::with_config(Config {
+        outbound_queue: 8,
+        ..Config::default()
+    })
+    .await;
+    let [slow, flooder] = s.users_n().await;
+    s.befriend(&[(&slow, &flooder)]).await;
+    let mut wslow = s.connect_small_buffer(&slow, 4096).await;
+    wslow.round_trip().await;
+    let mut fast = s.connect_confirmed(&slow).await;
+    let mut wf = s.connect_confirmed(&flooder).await;
+    fast.round_trip_skipping().await; // the flooder's online
+    let before = scrape(&s).await;
+
+    // Flood in lockstep; the fast device reads everything; every 32
+    // messages, look whether the slow-consumer counter moved.
+    let content = "z".repeat(4000);
+    let mut closed = false;
+    for i in 1..=200_000u32 {
+        wf.say(slow.id, &content).await;
+        fast.expect_new_message("the flood, on the fast device")
+            .await;
+        if i % 32 == 0
+            && !before
+                .moved_by(&scrape(&s).await, &["slow"], 1.0)
+                .is_empty()
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the slow device was never closed");
+    wslow
+        .expect_close_after_frames(close::SLOW_CONSUMER, Duration::from_secs(30))
+        .await;
+    // The user still has a device: no offline for the flooder, and the
+    // fast device works.
+    let (friends, skipped) = wf.round_trip_skipping().await;
+    assert_eq!(friends, vec![slow.id], "the slow user is still online");
+    assert!(
+        skipped
+            .iter()
+            .all(|e| matches!(e, ServerEvent::NewMessage(_))),
+        "the flooder got {skipped:?}"
+    );
+    fast.round_trip_skipping().await;
+    wf.silent().await;
+}
