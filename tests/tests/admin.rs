@@ -315,3 +315,41 @@ async fn friendships_are_all_or_nothing() {
         .ok(200, "a valid call afterwards");
     assert_eq!(ok.created, 1);
 }
+
+#[tokio::test]
+async fn bulk_names_follow_the_username_rules() {
+    let s = TestServer::start().await;
+    let admin = s.admin();
+    // The names `{prefix}{n}` must be valid usernames (1–32 of
+    // `A-Za-z0-9_.-`): a bad character, or a prefix that leaves no room for
+    // the number, is refused and creates nothing.
+    for prefix in ["a b", "é", "a/", &"x".repeat(32)] {
+        admin
+            .post(
+                "/admin/users/bulk",
+                &BulkUsers {
+                    count: 2,
+                    username_prefix: prefix.to_owned(),
+                },
+            )
+            .await
+            .err_any(
+                400,
+                &[ErrorCode::InvalidBody, ErrorCode::InvalidField],
+                &format!("prefix {prefix:?}"),
+            );
+    }
+    // An empty prefix gives plain numbers, which are valid usernames.
+    let created: BulkUsersCreated = admin
+        .post(
+            "/admin/users/bulk",
+            &BulkUsers {
+                count: 2,
+                username_prefix: String::new(),
+            },
+        )
+        .await
+        .ok(201, "empty prefix");
+    let names: Vec<&str> = created.users.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["1", "2"]);
+}

@@ -228,6 +228,18 @@ async fn delete_message_is_for_the_author_and_tells_the_other_participant() {
     delete(&s.rest(&a), m2.message_id)
         .await
         .err(404, ErrorCode::NotFound, "delete twice");
+    // A deleted message no longer counts as unread.
+    let convs: server::protocol::rest::Conversations = s
+        .rest(&b)
+        .get("/conversations")
+        .await
+        .ok(200, "conversations");
+    let unread: Vec<u64> = convs.conversations.iter().map(|c| c.unread_count).collect();
+    assert_eq!(
+        unread,
+        vec![1],
+        "B's unread count after A deleted one of two"
+    );
 }
 
 #[tokio::test]
