@@ -15,7 +15,9 @@ pub async fn run(shared: Arc<Shared>) {
     let plan = shared.plan.clone();
     let mut rng = schedule_rng(plan.seed, POPULATION, stream::BAD_TOKENS);
     let span = (plan.ramp_up + plan.duration).as_micros() as u64;
-    let mut times: Vec<u64> = (0..plan.bad_tokens).map(|_| rng.gen_range(0..span.max(1))).collect();
+    let mut times: Vec<u64> = (0..plan.bad_tokens)
+        .map(|_| rng.gen_range(0..span.max(1)))
+        .collect();
     times.sort_unstable();
     for t in times {
         if shared.stopping.load(Ordering::Acquire) {
@@ -23,7 +25,9 @@ pub async fn run(shared: Arc<Shared>) {
         }
         let wall = shared.wall_of(t);
         tokio::time::sleep_until(shared.instant_of(wall).into()).await;
-        let token: String = (0..32).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect();
+        let token: String = (0..32)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect();
         let shared = shared.clone();
         tokio::spawn(async move {
             let _busy = shared.begin();
@@ -47,7 +51,10 @@ pub async fn run(shared: Arc<Shared>) {
                 }
             })
             .await;
-            shared.checks.lock().bad_token(shared.now_us(), code, frames);
+            shared
+                .checks
+                .lock()
+                .bad_token(shared.now_us(), code, frames);
         });
     }
 }

@@ -7,8 +7,8 @@ use super::conn::Cmd;
 use super::history;
 use super::shared::Shared;
 use crate::checker::violation::InvariantId;
-use server::protocol::rest::History;
 use serde_json::json;
+use server::protocol::rest::History;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,10 @@ async fn wait_quiet(shared: &Shared, quiet: Duration) {
 pub async fn run(shared: &Shared, last: bool) {
     let started = shared.now_us();
     shared.paused.send_replace(true);
-    wait_until(SETTLE_LIMIT, || shared.in_flight.load(Ordering::Acquire) <= 0).await;
+    wait_until(SETTLE_LIMIT, || {
+        shared.in_flight.load(Ordering::Acquire) <= 0
+    })
+    .await;
     wait_quiet(shared, shared.plan.checker.quiet).await;
     let confirmed: Vec<_> = shared
         .conns
@@ -77,7 +80,9 @@ pub async fn run(shared: &Shared, last: bool) {
         .retain(|c| c.life.lock().closed_at.is_none());
     if !last {
         let paused_for = shared.now_us() - started;
-        shared.pause_offset_us.fetch_add(paused_for, Ordering::AcqRel);
+        shared
+            .pause_offset_us
+            .fetch_add(paused_for, Ordering::AcqRel);
         shared.paused.send_replace(false);
     }
 }
@@ -104,7 +109,9 @@ async fn verify_history(shared: &Shared) {
                 gone = true;
                 break;
             }
-            let Ok(page) = resp.json::<History>().await else { return };
+            let Ok(page) = resp.json::<History>().await else {
+                return;
+            };
             let n = page.messages.len();
             ids.extend(page.messages.iter().map(|m| m.message_id));
             match page.messages.last() {
@@ -155,8 +162,8 @@ pub async fn close_all(shared: &Shared) {
 /// I12: after every connection closed, a probe sees no friend online and
 /// the server's connection gauge (when it exposes one) is back to zero.
 pub async fn no_ghosts(shared: &Shared) {
-    let Some(probe_user) = (0..shared.users.len() as u32)
-        .max_by_key(|u| shared.population.friends_of(*u).len())
+    let Some(probe_user) =
+        (0..shared.users.len() as u32).max_by_key(|u| shared.population.friends_of(*u).len())
     else {
         return;
     };
@@ -164,7 +171,12 @@ pub async fn no_ghosts(shared: &Shared) {
     let token = &shared.users[probe_user as usize].token;
     if let Ok(resp) = shared.http.get(url).bearer_auth(token).send().await {
         if let Ok(friends) = resp.json::<server::protocol::rest::Friends>().await {
-            let online: Vec<u64> = friends.friends.iter().filter(|f| f.online).map(|f| f.user_id).collect();
+            let online: Vec<u64> = friends
+                .friends
+                .iter()
+                .filter(|f| f.online)
+                .map(|f| f.user_id)
+                .collect();
             let mut checks = shared.checks.lock();
             checks.checked(InvariantId::I12, 1);
             if !online.is_empty() {
@@ -186,12 +198,19 @@ pub async fn no_ghosts(shared: &Shared) {
     let mut last = None;
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
-        let Ok(resp) = shared.http.get(format!("{}/metrics", shared.base_url)).send().await else { return };
+        let Ok(resp) = shared
+            .http
+            .get(format!("{}/metrics", shared.base_url))
+            .send()
+            .await
+        else {
+            return;
+        };
         let Ok(text) = resp.text().await else { return };
         last = gauge(&text);
         match last {
             None => return, // no such gauge: nothing to prove
-            Some(v) if v == 0.0 => break,
+            Some(0.0) => break,
             Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }

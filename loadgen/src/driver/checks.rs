@@ -51,7 +51,8 @@ impl Checks {
         self.violation_count += 1;
         if self.violations.len() < MAX_LISTED {
             if let Some(obj) = v.as_object_mut() {
-                obj.entry("replay").or_insert_with(|| Value::String(self.replay.clone()));
+                obj.entry("replay")
+                    .or_insert_with(|| Value::String(self.replay.clone()));
             }
             self.violations.push(v);
         }

@@ -8,7 +8,6 @@ use super::shared::Shared;
 use crate::metrics::RestEndpoint;
 use crate::population::{schedule_rng, stream};
 use rand::Rng;
-use reqwest::Method;
 use server::protocol::rest::{AcceptFriendRequest, SendFriendRequest};
 use server::protocol::Id;
 
@@ -25,11 +24,25 @@ pub async fn request(shared: &Shared, a: u32, intended: u64) {
     else {
         return;
     };
-    let (ta, tb) = (&shared.users[a as usize].token, &shared.users[b as usize].token);
+    let (ta, tb) = (
+        &shared.users[a as usize].token,
+        &shared.users[b as usize].token,
+    );
     let ask = SendFriendRequest {
         receiver_id: Id(shared.users[b as usize].id),
     };
-    let Some(r) = rest::call(shared, a, RestEndpoint::SendFriendRequest, Method::POST, "/me/send_friend_request", ta, Some(&ask), intended).await else { return };
+    let Some(r) = rest::call(
+        shared,
+        a,
+        RestEndpoint::SendFriendRequest,
+        ta,
+        Some(&ask),
+        intended,
+    )
+    .await
+    else {
+        return;
+    };
     if r.status.as_u16() == 409 {
         // Another request between the same pair is pending (both sides
         // asked at once): the contract's answer, not an error.
@@ -42,7 +55,18 @@ pub async fn request(shared: &Shared, a: u32, intended: u64) {
     let accept = AcceptFriendRequest {
         sender_id: Id(shared.users[a as usize].id),
     };
-    let Some(r) = rest::call(shared, b, RestEndpoint::AcceptFriendRequest, Method::POST, "/me/accept_friend_request", tb, Some(&accept), shared.now_us()).await else { return };
+    let Some(r) = rest::call(
+        shared,
+        b,
+        RestEndpoint::AcceptFriendRequest,
+        tb,
+        Some(&accept),
+        shared.now_us(),
+    )
+    .await
+    else {
+        return;
+    };
     if !r.status.is_success() {
         return;
     }

@@ -33,12 +33,23 @@ pub struct ToVerify {
 
 /// The server accepted `message` in `conversation` (echo or REST reply).
 pub fn accepted(shared: &Shared, conversation: ConversationId, message: MessageId) {
-    shared.book.lock().accepted.entry(conversation).or_default().push(message);
+    shared
+        .book
+        .lock()
+        .accepted
+        .entry(conversation)
+        .or_default()
+        .push(message);
 }
 
 /// `user` takes part in `conversation`.
 pub fn member(shared: &Shared, conversation: ConversationId, user: u32) {
-    shared.book.lock().member.entry(conversation).or_insert(user);
+    shared
+        .book
+        .lock()
+        .member
+        .entry(conversation)
+        .or_insert(user);
 }
 
 /// A REST-created conversation of `user` to delete later, if any.
@@ -50,7 +61,13 @@ pub fn pick_deletable(shared: &Shared, user: u32) -> Option<ConversationId> {
 
 /// `user` created `conversation` through REST.
 pub fn created(shared: &Shared, user: u32, conversation: ConversationId) {
-    shared.book.lock().created_by.entry(user).or_default().push(conversation);
+    shared
+        .book
+        .lock()
+        .created_by
+        .entry(user)
+        .or_default()
+        .push(conversation);
 }
 
 /// The generator deleted `message`.
@@ -60,7 +77,11 @@ pub fn deleted_message(shared: &Shared, message: MessageId) {
 
 /// The generator deleted `conversation`.
 pub fn deleted_conversation(shared: &Shared, conversation: ConversationId) {
-    shared.book.lock().deleted_conversations.insert(conversation);
+    shared
+        .book
+        .lock()
+        .deleted_conversations
+        .insert(conversation);
 }
 
 /// Hands over this epoch's conversations (at most `cap`, the ones with the
@@ -79,14 +100,23 @@ pub fn take_epoch(shared: &Shared, cap: usize) -> (Vec<ToVerify>, HashSet<Messag
             })
         })
         .collect();
-    out.sort_by(|a, b| b.accepted.len().cmp(&a.accepted.len()).then(a.conversation.cmp(&b.conversation)));
+    out.sort_by(|a, b| {
+        b.accepted
+            .len()
+            .cmp(&a.accepted.len())
+            .then(a.conversation.cmp(&b.conversation))
+    });
     out.truncate(cap);
     (out, book.deleted_messages.clone())
 }
 
 /// Whether a conversation was deleted by the generator.
 pub fn is_deleted(shared: &Shared, conversation: ConversationId) -> bool {
-    shared.book.lock().deleted_conversations.contains(&conversation)
+    shared
+        .book
+        .lock()
+        .deleted_conversations
+        .contains(&conversation)
 }
 
 /// Ids in `history` counted, for duplicate detection.

@@ -50,7 +50,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     let plan = Arc::new(config.plan.clone());
     let server = provision::server(&plan, &config.target).await?;
     let population = match &config.target {
-        crate::cli::Target::External { population: Some(ext), .. } => Population::from_external(ext, &plan),
+        crate::cli::Target::External {
+            population: Some(ext),
+            ..
+        } => Population::from_external(ext, &plan),
         _ => Population::generate(&plan),
     };
     let http = reqwest::Client::builder()
@@ -59,7 +62,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         .map_err(|e| LoadgenError::Internal(e.to_string()))?;
     let users = provision::users(&http, &server, &config.target, &population).await?;
     let n = users.len();
-    let index_of: HashMap<_, _> = users.iter().enumerate().map(|(i, u)| (u.id, i as u32)).collect();
+    let index_of: HashMap<_, _> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id, i as u32))
+        .collect();
     let (paused, _) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         plan: plan.clone(),
@@ -97,7 +104,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     let tick = Duration::from_secs(1);
     loop {
         let wall_sched = Duration::from_micros(
-            shared.now_us().saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
+            shared
+                .now_us()
+                .saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
         );
         if wall_sched >= load_end {
             break;
@@ -107,7 +116,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         progress.update(&shared, &snapshot);
         intervals.push((shared.start.elapsed(), snapshot));
         let sched = Duration::from_micros(
-            shared.now_us().saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
+            shared
+                .now_us()
+                .saturating_sub(shared.pause_offset_us.load(Ordering::Acquire)),
         );
         if let Some(b) = next_barrier {
             if sched >= b && sched < load_end {

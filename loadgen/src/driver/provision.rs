@@ -49,7 +49,9 @@ pub async fn server(plan: &Plan, target: &Target) -> Result<Server, LoadgenError
                 embedded: Some(embedded),
             })
         }
-        Target::External { url, admin_token, .. } => {
+        Target::External {
+            url, admin_token, ..
+        } => {
             let hostport = url
                 .trim_start_matches("http://")
                 .trim_end_matches('/')
@@ -77,18 +79,24 @@ pub async fn users(
     target: &Target,
     population: &Population,
 ) -> Result<Vec<SimUser>, LoadgenError> {
-    if let Target::External { population: Some(ext), .. } = target {
+    if let Target::External {
+        population: Some(ext),
+        ..
+    } = target
+    {
         return Ok(ext
             .users
             .iter()
-            .map(|u| SimUser { id: u.user_id, token: u.token.clone() })
+            .map(|u| SimUser {
+                id: u.user_id,
+                token: u.token.clone(),
+            })
             .collect());
     }
     let url = &server.base_url;
-    let admin = server
-        .admin_token
-        .as_deref()
-        .ok_or_else(|| LoadgenError::Usage("--target needs --admin-token or --population".into()))?;
+    let admin = server.admin_token.as_deref().ok_or_else(|| {
+        LoadgenError::Usage("--target needs --admin-token or --population".into())
+    })?;
     let body = BulkUsers {
         count: population.len() as u64,
         username_prefix: population.username_prefix(),
@@ -101,7 +109,10 @@ pub async fn users(
         .await
         .map_err(|e| unreachable(url, e.to_string()))?;
     if !resp.status().is_success() {
-        return Err(unreachable(url, format!("{} on POST /admin/users/bulk", resp.status())));
+        return Err(unreachable(
+            url,
+            format!("{} on POST /admin/users/bulk", resp.status()),
+        ));
     }
     let created: BulkUsersCreated = resp
         .json()
@@ -113,7 +124,10 @@ pub async fn users(
     let users: Vec<SimUser> = created
         .users
         .into_iter()
-        .map(|u| SimUser { id: u.user_id, token: u.api_token })
+        .map(|u| SimUser {
+            id: u.user_id,
+            token: u.api_token,
+        })
         .collect();
     let pairs: Vec<(u64, u64)> = (0..population.len() as u32)
         .flat_map(|a| {
@@ -129,12 +143,17 @@ pub async fn users(
         let resp = http
             .post(format!("{url}/admin/friendships"))
             .bearer_auth(admin)
-            .json(&Friendships { pairs: chunk.to_vec() })
+            .json(&Friendships {
+                pairs: chunk.to_vec(),
+            })
             .send()
             .await
             .map_err(|e| unreachable(url, e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(unreachable(url, format!("{} on POST /admin/friendships", resp.status())));
+            return Err(unreachable(
+                url,
+                format!("{} on POST /admin/friendships", resp.status()),
+            ));
         }
     }
     Ok(users)

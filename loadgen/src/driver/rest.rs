@@ -26,19 +26,25 @@ impl Reply {
     }
 }
 
-/// One timed REST call with a bearer token. Transport errors are counted
+/// One timed REST call with a bearer token, to `endpoint`'s route. Transport errors are counted
 /// under `errors.rest_transport` and returned as `None`.
 pub async fn call<B: Serialize + ?Sized>(
     shared: &Shared,
     conn_shard: u32,
     endpoint: RestEndpoint,
-    method: Method,
-    path: &str,
     token: &str,
     body: Option<&B>,
     intended_us: u64,
 ) -> Option<Reply> {
     let actual = shared.now_us();
+    // Every body-carrying endpoint is a POST; the others are GETs.
+    let method = if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    };
+    let route = endpoint.route();
+    let path = route.split_once(' ').map_or(route, |(_, p)| p);
     let mut req = shared
         .http
         .request(method, format!("{}{}", shared.base_url, path))
@@ -57,9 +63,17 @@ pub async fn call<B: Serialize + ?Sized>(
     shared.with_recorder(conn_shard, |r| match &result {
         Ok(reply) => {
             r.record_rest(endpoint, done.saturating_sub(intended_us), done - actual);
-            r.record(LatencyKind::Rest, done.saturating_sub(intended_us), done - actual);
+            r.record(
+                LatencyKind::Rest,
+                done.saturating_sub(intended_us),
+                done - actual,
+            );
             if !reply.status.is_success() {
-                r.count_error(&format!("rest_{}_{}", endpoint.as_str(), reply.status.as_u16()));
+                r.count_error(&format!(
+                    "rest_{}_{}",
+                    endpoint.as_str(),
+                    reply.status.as_u16()
+                ));
             }
         }
         Err(_) => r.count_error("rest_transport"),

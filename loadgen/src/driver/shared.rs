@@ -93,8 +93,7 @@ impl Shared {
     /// Whether population users `a` and `b` are friends (initial graph or
     /// befriended during the run).
     pub fn are_friends(&self, a: u32, b: u32) -> bool {
-        self.population.are_friends(a, b)
-            || self.new_friends.read().contains(&(a.min(b), a.max(b)))
+        self.population.are_friends(a, b) || self.new_friends.read().contains(&(a.min(b), a.max(b)))
     }
 
     /// The population index of a server user id.

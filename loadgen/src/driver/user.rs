@@ -17,7 +17,6 @@ use parking_lot::Mutex;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use reqwest::Method;
 use server::protocol::rest::{
     ConversationCreated, CreateConversation, DeleteConversation, DeleteMessage, MessageCreated,
     RestSendMessage,
@@ -60,14 +59,34 @@ fn schedule(shared: &Shared, index: u32) -> Vec<(u64, Action)> {
     let streams = [
         (b.send_message, stream::SEND, Action::Send),
         (b.typing_then_send, stream::TYPING, Action::TypingThenSend),
-        (b.typing_abandon, stream::TYPING + 100, Action::TypingAbandon),
-        (b.get_online_friends, stream::ONLINE_FRIENDS, Action::OnlineFriends),
+        (
+            b.typing_abandon,
+            stream::TYPING + 100,
+            Action::TypingAbandon,
+        ),
+        (
+            b.get_online_friends,
+            stream::ONLINE_FRIENDS,
+            Action::OnlineFriends,
+        ),
         (b.device_churn, stream::CHURN, Action::Churn),
         (b.rest_create_conversation, stream::REST, Action::RestCreate),
-        (b.rest_delete_conversation, stream::REST + 100, Action::RestDelete),
+        (
+            b.rest_delete_conversation,
+            stream::REST + 100,
+            Action::RestDelete,
+        ),
         (b.rest_send_message, stream::REST + 200, Action::RestSend),
-        (b.rest_delete_message, stream::REST + 300, Action::RestDeleteMessage),
-        (b.friend_request, stream::FRIEND_REQUEST, Action::FriendRequest),
+        (
+            b.rest_delete_message,
+            stream::REST + 300,
+            Action::RestDeleteMessage,
+        ),
+        (
+            b.friend_request,
+            stream::FRIEND_REQUEST,
+            Action::FriendRequest,
+        ),
     ];
     let mut out = Vec::new();
     for (rate, s, action) in streams {
@@ -115,8 +134,14 @@ pub async fn run(shared: Arc<Shared>, index: u32) {
         rng: Mutex::new(schedule_rng(plan.seed, index, stream::CONTENT)),
     });
     let ramp = micros(plan.ramp_up);
-    let connect_at = if ramp == 0 { 0 } else { conn_rng.gen_range(0..ramp) };
-    let Some(_) = wait_for(&shared, connect_at).await else { return };
+    let connect_at = if ramp == 0 {
+        0
+    } else {
+        conn_rng.gen_range(0..ramp)
+    };
+    let Some(_) = wait_for(&shared, connect_at).await else {
+        return;
+    };
     let devices = shared.population.connections[index as usize];
     let mut slow_rng = schedule_rng(plan.seed, index, stream::SLOW);
     for _ in 0..devices {
@@ -124,7 +149,9 @@ pub async fn run(shared: Arc<Shared>, index: u32) {
         open_device(&shared, &user, slow).await;
     }
     for (t, action) in schedule(&shared, index) {
-        let Some(intended) = wait_for(&shared, ramp + t).await else { break };
+        let Some(intended) = wait_for(&shared, ramp + t).await else {
+            break;
+        };
         let lag = shared.now_us().saturating_sub(intended);
         shared.with_recorder(index, |r| r.record_lag(lag));
         act(&shared, &user, action, intended);
@@ -205,8 +232,11 @@ fn typing(shared: &Shared, user: &UserState, peer: u32, on: bool) -> Option<Arc<
     } else {
         ClientMessage::StopTyping { receiver_id }
     };
-    shared.typing_at[user.index as usize].store((shared.now_us() << 1) | u64::from(on), Ordering::Release);
-    conn.send(Cmd::Text(serde_json::to_string(&msg).expect("client messages serialize")));
+    shared.typing_at[user.index as usize]
+        .store((shared.now_us() << 1) | u64::from(on), Ordering::Release);
+    conn.send(Cmd::Text(
+        serde_json::to_string(&msg).expect("client messages serialize"),
+    ));
     Some(conn)
 }
 
@@ -218,7 +248,9 @@ fn act(shared: &Arc<Shared>, user: &Arc<UserState>, action: Action, intended: u6
             ws_send(shared, user, intended);
         }
         Action::TypingThenSend | Action::TypingAbandon => {
-            let Some(peer) = pick_friend(shared, user) else { return };
+            let Some(peer) = pick_friend(shared, user) else {
+                return;
+            };
             if typing(shared, user, peer, true).is_none() {
                 return;
             }
@@ -282,7 +314,11 @@ fn churn(shared: &Arc<Shared>, user: &Arc<UserState>) {
     };
     let closing: Vec<Arc<ConnSlot>> = {
         let conns = user.conns.lock();
-        let open: Vec<Arc<ConnSlot>> = conns.iter().filter(|c| c.is_open() && !c.slow).cloned().collect();
+        let open: Vec<Arc<ConnSlot>> = conns
+            .iter()
+            .filter(|c| c.is_open() && !c.slow)
+            .cloned()
+            .collect();
         let total_open = conns.iter().filter(|c| c.is_open()).count();
         if open.is_empty() || (!all && total_open < 2) {
             return;
@@ -324,12 +360,27 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
     let shard = user.index;
     match action {
         Action::RestCreate | Action::RestSend => {
-            let Some(peer) = pick_friend(shared, user) else { return };
+            let Some(peer) = pick_friend(shared, user) else {
+                return;
+            };
             let body = CreateConversation {
                 other_user_id: WireId(shared.users[peer as usize].id),
             };
-            let Some(reply) = rest::call(shared, shard, RestEndpoint::CreateConversation, Method::POST, "/create_conversation", &token, Some(&body), intended).await else { return };
-            let Some(created) = reply.json::<ConversationCreated>() else { return };
+            let Some(reply) = rest::call(
+                shared,
+                shard,
+                RestEndpoint::CreateConversation,
+                &token,
+                Some(&body),
+                intended,
+            )
+            .await
+            else {
+                return;
+            };
+            let Some(created) = reply.json::<ConversationCreated>() else {
+                return;
+            };
             super::history::member(shared, created.conversation_id, user.index);
             if action == Action::RestCreate && reply.status.as_u16() == 201 {
                 super::history::created(shared, user.index, created.conversation_id);
@@ -348,7 +399,15 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                     content: content(shared, user, pseudo, peer, intended),
                     media_ids: media,
                 };
-                let sent = rest::call(shared, shard, RestEndpoint::SendMessage, Method::POST, "/conversation/send_message", &token, Some(&body), intended).await;
+                let sent = rest::call(
+                    shared,
+                    shard,
+                    RestEndpoint::SendMessage,
+                    &token,
+                    Some(&body),
+                    intended,
+                )
+                .await;
                 shared.with_recorder(shard, |r| r.messages_sent += 1);
                 if let Some(m) = sent.and_then(|r| r.json::<MessageCreated>()) {
                     super::history::accepted(shared, created.conversation_id, m.message_id);
@@ -358,9 +417,21 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
         }
         Action::RestDelete => {
             // Deletes a conversation this user created by REST earlier, if any.
-            let Some(conv) = super::history::pick_deletable(shared, user.index) else { return };
-            let body = DeleteConversation { conversation_id: WireId(conv) };
-            let r = rest::call(shared, shard, RestEndpoint::DeleteConversation, Method::POST, "/delete_conversation", &token, Some(&body), intended).await;
+            let Some(conv) = super::history::pick_deletable(shared, user.index) else {
+                return;
+            };
+            let body = DeleteConversation {
+                conversation_id: WireId(conv),
+            };
+            let r = rest::call(
+                shared,
+                shard,
+                RestEndpoint::DeleteConversation,
+                &token,
+                Some(&body),
+                intended,
+            )
+            .await;
             if r.is_some_and(|r| r.status.is_success()) {
                 super::history::deleted_conversation(shared, conv);
             }
@@ -374,8 +445,18 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 let i = user.rng.lock().gen_range(0..own.len());
                 own.swap_remove(i)
             };
-            let body = DeleteMessage { message_id: WireId(id) };
-            let r = rest::call(shared, shard, RestEndpoint::DeleteMessage, Method::POST, "/conversation/delete_message", &token, Some(&body), intended).await;
+            let body = DeleteMessage {
+                message_id: WireId(id),
+            };
+            let r = rest::call(
+                shared,
+                shard,
+                RestEndpoint::DeleteMessage,
+                &token,
+                Some(&body),
+                intended,
+            )
+            .await;
             if r.is_some_and(|r| r.status.is_success()) {
                 super::history::deleted_message(shared, id);
             }

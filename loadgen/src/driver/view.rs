@@ -75,7 +75,13 @@ impl ConnCheck {
     }
 
     /// Handles one event arriving at `now`; returns its latency sample.
-    pub fn on_event(&mut self, shared: &Shared, now: u64, event: &ServerEvent, _raw: &str) -> Option<Sample> {
+    pub fn on_event(
+        &mut self,
+        shared: &Shared,
+        now: u64,
+        event: &ServerEvent,
+        _raw: &str,
+    ) -> Option<Sample> {
         match event {
             ServerEvent::NewMessage(m) => {
                 let h = read_header(&m.content)?;
@@ -109,7 +115,8 @@ impl ConnCheck {
                 // Timed only when it answers the typer's last typing action
                 // (not the implicit "false" of a typer going offline).
                 let friend = shared.index(*user_id)?;
-                let v = shared.typing_at[friend as usize].load(std::sync::atomic::Ordering::Acquire);
+                let v =
+                    shared.typing_at[friend as usize].load(std::sync::atomic::Ordering::Acquire);
                 let at = v >> 1;
                 (v != 0 && (v & 1 == 1) == *is_typing).then(|| Sample {
                     kind: LatencyKind::Typing,

@@ -345,6 +345,8 @@ impl fmt::Display for ErrorCode {
 pub mod close {
     /// Going away: the server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A message larger than the limit.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The token in the URL is unknown.

@@ -99,8 +99,7 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
                     break;
                 }
                 Some(Err(err)) => {
-                    let code = if is_too_big(&err) { close::MESSAGE_TOO_BIG } else { 0 };
-                    control.close(code);
+                    control.close(close_code_for(&err));
                     break;
                 }
             },
@@ -119,7 +118,11 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
     }
 }
 
-fn is_too_big(err: &axum::Error) -> bool {
+/// The close code a read error deserves: 1009 for a message over the
+/// limit, 1007 for a text frame that is not UTF-8, none for a dead socket.
+/// (axum wraps tungstenite's error without re-exporting its type, so the
+/// error chain's text is what we can look at.)
+fn close_code_for(err: &axum::Error) -> u16 {
     use std::error::Error;
     let mut source: Option<&(dyn Error + 'static)> = Some(err);
     while let Some(e) = source {
@@ -128,11 +131,14 @@ fn is_too_big(err: &axum::Error) -> bool {
             || text.contains("too long")
             || text.contains("too big")
         {
-            return true;
+            return close::MESSAGE_TOO_BIG;
+        }
+        if text.contains("UTF-8") || text.contains("utf-8") || text.contains("Utf8") {
+            return close::INVALID_PAYLOAD;
         }
         source = e.source();
     }
-    false
+    0
 }
 
 /// Sends a close frame with `code`, then waits briefly for the peer's.

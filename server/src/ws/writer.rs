@@ -53,6 +53,7 @@ pub async fn run(mut sink: Sink, mut rx: mpsc::Receiver<Frame>, control: Arc<Con
         let reason = match code {
             close::GOING_AWAY => "server shutting down",
             close::MESSAGE_TOO_BIG => "message too big",
+            close::INVALID_PAYLOAD => "text frame is not valid UTF-8",
             close::SLOW_CONSUMER => "slow consumer",
             _ => "",
         };
