@@ -14,11 +14,16 @@
 //! - [`checker`]: the invariants, as pure functions over observations.
 //! - [`metrics`]: latency kinds and the per-task [`metrics::Recorder`], merged, never shared.
 //! - [`report`]: the [`report::Report`] (JSON schema), the text summary and the hdr log.
+//! - [`threshold`]: `--threshold` / SLO expressions, parsed and evaluated against a report.
+//! - [`capacity`]: `loadgen capacity`, the step-and-bisect search for the largest load meeting the SLOs.
+//! - [`compare`]: `loadgen compare`, per-kind deltas between two JSON reports.
 //! - [`fdlimit`]: the open-files limit, raised and checked before a run.
 //! - [`error`]: [`LoadgenError`] and the run's [`Outcome`], with their exit codes.
 
+pub mod capacity;
 pub mod checker;
 pub mod cli;
+pub mod compare;
 pub mod driver;
 pub mod error;
 pub mod fdlimit;
@@ -26,8 +31,18 @@ pub mod metrics;
 pub mod population;
 pub mod report;
 pub mod scenario;
+pub mod threshold;
 
 pub use error::{LoadgenError, Outcome};
+
+/// Runs the subcommand `cmd` ([`cli::Command`]) and returns how it ended.
+pub async fn run_command(cmd: cli::Command) -> Result<Outcome, LoadgenError> {
+    match cmd {
+        cli::Command::Run(opts) => run(*opts).await,
+        cli::Command::Capacity(opts) => capacity::run(*opts).await,
+        cli::Command::Compare(opts) => compare::run(&opts),
+    }
+}
 
 /// Runs one load test as `opts` say, and returns how it ended.
 ///
@@ -35,6 +50,9 @@ pub use error::{LoadgenError, Outcome};
 /// refuses a plan that cannot fit it, then hands over to the driver.
 pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
     let config = opts.validate()?;
+    // Thresholds are checked now, not after a long run (exit 2 naming the expression).
+    let thresholds = threshold::parse_all(&config.plan.thresholds)
+        .map_err(|e| LoadgenError::Config(e.to_string()))?;
     fdlimit::ensure(config.plan.max_connections(), config.target.mode())?;
     tracing::info!(
         scenario = %config.plan.name,
@@ -50,26 +68,42 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
         output.connections,
         output.elapsed,
     );
-    let report = report::Report::build(&facts, &output.recorder, output.invariants.clone());
-    write_outputs(&config, &report, &output)?;
+    let mut report = report::Report::build(&facts, &output.recorder, output.invariants.clone());
+    report.thresholds = threshold::evaluate_all(&thresholds, &report);
+    write_outputs(&config, &report, &output, &thresholds)?;
     let violations = report.invariants.violations.len();
+    // `generator.saturated==false` is itself a threshold, so saturation is
+    // fatal exactly when one asks, through the breach list.
     Ok(Outcome::decide(
         violations,
-        Vec::new(),
+        threshold::breaches(&report.thresholds),
         report.generator.saturated,
         false,
     ))
 }
 
-/// Prints the summary and writes `--json` and `--hdr-log`.
+/// Prints the summary and the thresholds, and writes `--json`, `--hdr-log` and `--html`.
 fn write_outputs(
     config: &cli::RunConfig,
     report: &report::Report,
     output: &driver::RunOutput,
+    thresholds: &[threshold::Threshold],
 ) -> Result<(), LoadgenError> {
     let stdout = std::io::stdout();
-    report::text::write_summary(report, &mut stdout.lock())
-        .map_err(|e| LoadgenError::io("<stdout>", e))?;
+    {
+        // The summary without its one-word threshold lines: the table below
+        // shows each threshold with its observed value.
+        let mut summary = report.clone();
+        summary.thresholds.clear();
+        let mut out = stdout.lock();
+        report::text::write_summary(&summary, &mut out)
+            .and_then(|()| threshold::write_results(thresholds, &report.thresholds, &mut out))
+            .map_err(|e| LoadgenError::io("<stdout>", e))?;
+    }
+    if let Some(path) = &config.html {
+        report::html::write(path, report, &output.recorder, &output.intervals)
+            .map_err(|e| LoadgenError::io(path, e))?;
+    }
     if let Some(path) = &config.json {
         report
             .write_json(path)

@@ -2,13 +2,15 @@
 //! wait until nothing is in flight and nothing has arrived for a quiet time;
 //! check; ask every Confirmed connection for a fresh snapshot; check again;
 //! resume. Also the end of a run: close everything, then look for ghosts.
+//! The checks themselves are the checker's; this module only orders them.
 
+use super::checks;
 use super::conn::Cmd;
 use super::history;
 use super::shared::Shared;
-use crate::checker::violation::InvariantId;
-use serde_json::json;
+use crate::checker::{check_history, check_losses, check_no_ghosts, HistoryCheck};
 use server::protocol::rest::History;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -46,8 +48,9 @@ async fn wait_quiet(shared: &Shared, quiet: Duration) {
     }
 }
 
-/// One barrier. `last` is the final one (nothing resumes after it).
-pub async fn run(shared: &Shared, last: bool) {
+/// One barrier at which δ is `delta_us`. `last` is the final one (nothing
+/// resumes after it).
+pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
     let started = shared.now_us();
     shared.paused.send_replace(true);
     wait_until(SETTLE_LIMIT, || {
@@ -55,6 +58,7 @@ pub async fn run(shared: &Shared, last: bool) {
     })
     .await;
     wait_quiet(shared, shared.plan.checker.quiet).await;
+    // Every Confirmed connection asks for a fresh snapshot.
     let confirmed: Vec<_> = shared
         .conns
         .lock()
@@ -62,9 +66,8 @@ pub async fn run(shared: &Shared, last: bool) {
         .filter(|c| c.confirmed() && c.is_open())
         .cloned()
         .collect();
-    // (I1 is judged here, before the fresh snapshots hide a missing event.)
     for c in &confirmed {
-        c.send(Cmd::OnlineFriends);
+        c.send(Cmd::BarrierSnapshot);
     }
     wait_until(SETTLE_LIMIT, || {
         confirmed
@@ -73,7 +76,7 @@ pub async fn run(shared: &Shared, last: bool) {
     })
     .await;
     wait_quiet(shared, shared.plan.checker.quiet).await;
-    verify_history(shared).await;
+    judge(shared, delta_us).await;
     shared
         .conns
         .lock()
@@ -87,63 +90,111 @@ pub async fn run(shared: &Shared, last: bool) {
     }
 }
 
-/// I11: every message the server accepted in this epoch (and the
-/// generator did not delete) is in the stored history exactly once.
-async fn verify_history(shared: &Shared) {
-    let cap = shared.plan.checker.history_cap as usize;
-    let (todo, deleted) = history::take_epoch(shared, cap);
-    for conv in todo {
-        let token = &shared.users[conv.member as usize].token;
-        let mut ids = Vec::new();
-        let mut after = 0;
-        let mut gone = false;
-        loop {
-            let url = format!(
-                "{}/conversation/{}/messages?after_id={after}&limit=500",
-                shared.base_url, conv.conversation
+/// The barrier's checks, in the order the checker asks for: each open
+/// view (I1, I4 exact, I8 stuck typing), the closed connections'
+/// suspicions, I5 losses, then I11 on fresh history reads.
+async fn judge(shared: &Shared, delta_us: u64) {
+    let at = shared.now_us();
+    let open: Vec<_> = shared
+        .conns
+        .lock()
+        .iter()
+        .filter(|c| c.life.lock().closed_at.is_none())
+        .cloned()
+        .collect();
+    let accepted = {
+        let mut facts = shared.facts.lock();
+        facts.delta_us = delta_us;
+        let mut guards: Vec<_> = open.iter().map(|c| c.check.lock()).collect();
+        let mut pending = std::mem::take(&mut facts.pending);
+        let mut sent = std::mem::take(&mut facts.sent);
+        {
+            let (world, findings) = checks::split(&mut facts);
+            for g in guards.iter_mut() {
+                g.view.check_barrier(&world, at, findings);
+            }
+            pending.settle(&world, findings);
+            check_losses(
+                &world,
+                &mut sent,
+                at,
+                guards.iter_mut().map(|g| &mut g.view),
+                findings,
             );
-            let Ok(resp) = shared.http.get(url).bearer_auth(token).send().await else {
+        }
+        let accepted = sent.take_accepted();
+        facts.sent = sent;
+        facts
+            .lifecycles
+            .forget_closed_before(at.saturating_sub(2 * delta_us));
+        accepted
+    };
+    verify_history(shared, at, accepted).await;
+}
+
+/// I11: reads back the history of each conversation that had messages this
+/// epoch (at most `history_cap` of them, the busiest first).
+async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64>>) {
+    let cap = shared.plan.checker.history_cap as usize;
+    let mut convs: Vec<(u64, Vec<u64>)> = accepted
+        .into_iter()
+        .filter(|(c, _)| !history::is_deleted(shared, *c))
+        .collect();
+    convs.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    convs.truncate(cap);
+    let deleted = history::deleted_messages(shared);
+    for (conv, ids) in convs {
+        let member = shared.facts.lock().conversations.members(conv);
+        let Some(token) = member
+            .and_then(|m| m.iter().find_map(|u| shared.index(*u)))
+            .map(|i| shared.users[i as usize].token.clone())
+        else {
+            continue;
+        };
+        let after_id = ids.iter().min().map_or(0, |m| m.saturating_sub(1));
+        let mut history = Vec::new();
+        let mut cursor = after_id;
+        let mut truncated = false;
+        for _ in 0..20 {
+            let url = format!(
+                "{}/conversation/{conv}/messages?after_id={cursor}&limit=500",
+                shared.base_url
+            );
+            let Ok(resp) = shared.http.get(url).bearer_auth(&token).send().await else {
                 return;
             };
-            if resp.status().as_u16() == 404 {
-                gone = true;
+            if !resp.status().is_success() {
+                // Deleted meanwhile, or not readable: nothing provable.
+                truncated = true;
                 break;
             }
             let Ok(page) = resp.json::<History>().await else {
                 return;
             };
-            let n = page.messages.len();
-            ids.extend(page.messages.iter().map(|m| m.message_id));
+            history.extend(page.messages.iter().map(|m| m.message_id));
             match page.messages.last() {
-                Some(m) if n == 500 => after = m.message_id,
-                _ => break,
+                Some(m) if page.messages.len() == 500 => {
+                    cursor = m.message_id;
+                    truncated = true;
+                }
+                _ => {
+                    truncated = false;
+                    break;
+                }
             }
         }
-        if gone && history::is_deleted(shared, conv.conversation) {
+        if history::is_deleted(shared, conv) {
             continue;
         }
-        let counts = history::counts(&ids);
-        let mut checks = shared.checks.lock();
-        for id in conv.accepted.iter().filter(|id| !deleted.contains(id)) {
-            checks.checked(InvariantId::I11, 1);
-            let seen = counts.get(id).copied().unwrap_or(0);
-            if seen != 1 {
-                checks.violation(
-                    InvariantId::I11,
-                    shared.now_us(),
-                    format!(
-                        "message {id} of conversation {} was accepted but appears {seen} time(s) in its history",
-                        conv.conversation
-                    ),
-                    json!({
-                        "conversation_id": conv.conversation,
-                        "message_id": id,
-                        "expected": "exactly once in GET /conversation/{id}/messages",
-                        "observed": format!("{seen} time(s) among {} stored", ids.len()),
-                    }),
-                );
-            }
-        }
+        let check = HistoryCheck {
+            conversation_id: conv,
+            accepted: &ids,
+            deleted: &deleted,
+            after_id,
+            history: &history,
+            truncated,
+        };
+        check_history(at, &check, &mut shared.facts.lock().findings);
     }
 }
 
@@ -159,36 +210,30 @@ pub async fn close_all(shared: &Shared) {
     .await;
 }
 
-/// I12: after every connection closed, a probe sees no friend online and
-/// the server's connection gauge (when it exposes one) is back to zero.
+/// I12: after every connection closed, the user with the most friends
+/// sees none online (`GET /me/friends`), and the server's connection gauge
+/// (when it exposes one) is back to zero.
 pub async fn no_ghosts(shared: &Shared) {
-    let Some(probe_user) =
+    let Some(probe) =
         (0..shared.users.len() as u32).max_by_key(|u| shared.population.friends_of(*u).len())
     else {
         return;
     };
+    let probe_user = shared.users[probe as usize].id;
     let url = format!("{}/me/friends", shared.base_url);
-    let token = &shared.users[probe_user as usize].token;
-    if let Ok(resp) = shared.http.get(url).bearer_auth(token).send().await {
-        if let Ok(friends) = resp.json::<server::protocol::rest::Friends>().await {
-            let online: Vec<u64> = friends
-                .friends
-                .iter()
-                .filter(|f| f.online)
-                .map(|f| f.user_id)
-                .collect();
-            let mut checks = shared.checks.lock();
-            checks.checked(InvariantId::I12, 1);
-            if !online.is_empty() {
-                checks.violation(
-                    InvariantId::I12,
-                    shared.now_us(),
-                    format!("{} friend(s) still online after every connection closed", online.len()),
-                    json!({"users": online, "expected": "no friend online", "observed": "GET /me/friends shows some online"}),
-                );
-            }
-        }
-    }
+    let token = &shared.users[probe as usize].token;
+    let Ok(resp) = shared.http.get(url).bearer_auth(token).send().await else {
+        return;
+    };
+    let Ok(friends) = resp.json::<server::protocol::rest::Friends>().await else {
+        return;
+    };
+    let online: Vec<u64> = friends
+        .friends
+        .iter()
+        .filter(|f| f.online)
+        .map(|f| f.user_id)
+        .collect();
     let gauge = |text: &str| {
         text.lines()
             .find(|l| l.starts_with("chat_open_connections "))
@@ -204,24 +249,22 @@ pub async fn no_ghosts(shared: &Shared) {
             .send()
             .await
         else {
-            return;
+            break;
         };
-        let Ok(text) = resp.text().await else { return };
+        let Ok(text) = resp.text().await else { break };
         last = gauge(&text);
         match last {
-            None => return, // no such gauge: nothing to prove
-            Some(0.0) => break,
-            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Some(v) if v > 0.0 => tokio::time::sleep(POLL * 10).await,
+            _ => break,
         }
     }
-    let mut checks = shared.checks.lock();
-    checks.checked(InvariantId::I12, 1);
-    if let Some(v) = last.filter(|v| *v != 0.0) {
-        checks.violation(
-            InvariantId::I12,
-            shared.now_us(),
-            format!("the server still counts {v} open connection(s) after every connection closed"),
-            json!({"expected": "chat_open_connections 0", "observed": v}),
-        );
-    }
+    let at = shared.now_us();
+    check_no_ghosts(
+        at,
+        probe_user,
+        &online,
+        last.map(|v| v as u64),
+        0,
+        &mut shared.facts.lock().findings,
+    );
 }

@@ -1,98 +1,89 @@
-//! Run-level checker results: how many times each invariant was evaluated,
-//! the violations (as CLI.md's JSON objects), redundant statuses (I3), and
-//! the coverage counters of the hard cases.
+//! The checker's run-wide tables, as the driver keeps them: lifecycles, the
+//! friend graph, conversations, the typing ledger, the sent log, the
+//! suspicions awaiting a barrier, and everything found so far.
+//!
+//! One lock guards them all. Each connection task takes it once per frame,
+//! for the length of one pure check (a few hash lookups); the user tasks
+//! take it once per action. Lock order: `Facts` before a connection's own
+//! view lock.
 
-use crate::checker::violation::InvariantId;
+use crate::checker::{
+    Conversations, Deferred, Findings, FriendGraph, Lifecycles, SentLog, TypingLedger, World,
+};
 use crate::report::Invariants;
-use serde_json::{json, Value};
+use crate::scenario::Plan;
 use std::collections::BTreeMap;
 
-/// Most violations listed in the report (the counts keep going).
-const MAX_LISTED: usize = 200;
-
-/// Accumulated over the run.
+/// Everything the checks share.
 #[derive(Default)]
-pub struct Checks {
-    checked: BTreeMap<String, u64>,
-    violations: Vec<Value>,
-    violation_count: u64,
-    pub redundant: u64,
-    coverage: BTreeMap<String, u64>,
-    /// The command that replays the run (set by the driver).
-    pub replay: String,
+pub struct Facts {
+    pub lifecycles: Lifecycles,
+    pub friends: FriendGraph,
+    pub conversations: Conversations,
+    pub typing: TypingLedger,
+    pub sent: SentLog,
+    /// Suspicions of closed connections, judged at the next barrier.
+    pub pending: Deferred,
+    pub findings: Findings,
+    /// δ in force (µs): max(the plan's δ, 20 × p99.9 delivery so far).
+    pub delta_us: u64,
 }
 
-impl Checks {
-    /// One evaluation of invariant `id`.
-    pub fn checked(&mut self, id: InvariantId, n: u64) {
-        *self.checked.entry(id.as_str().to_owned()).or_insert(0) += n;
-    }
+/// Splits the tables into a read-only [`World`] and the mutable findings, so
+/// a check can read the one while writing the other.
+pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
+    let Facts {
+        lifecycles,
+        friends,
+        conversations,
+        typing,
+        findings,
+        delta_us,
+        ..
+    } = facts;
+    (
+        World {
+            delta_us: *delta_us,
+            lifecycles,
+            friends,
+            conversations: Some(conversations),
+            typing: Some(typing),
+        },
+        findings,
+    )
+}
 
-    /// One violation; `details` is merged into the object.
-    pub fn violation(&mut self, id: InvariantId, at_us: u64, message: String, details: Value) {
-        self.violation_count += 1;
-        if self.violations.len() >= MAX_LISTED {
-            return;
-        }
-        let mut v = json!({
-            "invariant": id.as_str(),
-            "message": message,
-            "at_us": at_us,
-            "replay": self.replay,
-        });
-        if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), details) {
-            obj.extend(extra);
-        }
-        self.violations.push(v);
-    }
-
-    /// A pre-built violation object from the checker.
-    pub fn push_violation(&mut self, mut v: Value) {
-        self.violation_count += 1;
-        if self.violations.len() < MAX_LISTED {
-            if let Some(obj) = v.as_object_mut() {
-                obj.entry("replay")
-                    .or_insert_with(|| Value::String(self.replay.clone()));
-            }
-            self.violations.push(v);
-        }
-    }
-
-    /// Counts one hard case.
-    pub fn cover(&mut self, name: &str, n: u64) {
-        *self.coverage.entry(name.to_owned()).or_insert(0) += n;
-    }
-
-    /// Whether anything was violated.
-    pub fn any_violation(&self) -> bool {
-        self.violation_count > 0
-    }
-
-    /// I10: a bad-token socket must get close 4008 and no application frame.
-    pub fn bad_token(&mut self, at_us: u64, code: Option<u16>, frames: usize) {
-        self.checked(InvariantId::I10, 1);
-        self.cover("bad_tokens", 1);
-        if code != Some(4008) || frames > 0 {
-            self.violation(
-                InvariantId::I10,
-                at_us,
-                format!("bad token: close code {code:?} and {frames} application frame(s); expected 4008 and none"),
-                json!({"expected": "close 4008, no frame", "observed": format!("close {code:?}, {frames} frame(s)")}),
-            );
-        }
-    }
-
-    /// The report section.
-    pub fn report(&self) -> Invariants {
-        let mut checked = self.checked.clone();
-        for id in InvariantId::ALL {
-            checked.entry(id.as_str().to_owned()).or_insert(0);
-        }
+impl Facts {
+    /// The report section, with the run facts filled into each violation.
+    pub fn report(&mut self, plan: &Plan, p999_delivery_us: u64, lag_p99_us: u64) -> Invariants {
+        let coverage = self.lifecycles.coverage().clone();
+        self.findings.tally.coverage.merge(&coverage);
+        let replay = plan.replay_command();
+        let tally = &self.findings.tally;
+        let checked = tally
+            .checked
+            .iter()
+            .map(|(id, n)| (id.as_str().to_owned(), n))
+            .collect();
+        let coverage: BTreeMap<String, u64> = tally
+            .coverage
+            .iter()
+            .map(|(k, n)| (k.as_str().to_owned(), n))
+            .collect();
+        let violations = self
+            .findings
+            .violations
+            .iter_mut()
+            .map(|v| {
+                v.fill_run_info(plan.seed, p999_delivery_us, lag_p99_us, &replay);
+                serde_json::to_value(&*v).unwrap_or_default()
+            })
+            .collect();
         Invariants {
             checked,
-            violations: self.violations.clone(),
-            redundant: self.redundant,
-            coverage: self.coverage.clone(),
+            violations,
+            redundant: tally.redundant,
+            coverage,
         }
     }
 }

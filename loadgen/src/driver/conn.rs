@@ -9,6 +9,7 @@
 
 use super::shared::Shared;
 use super::view::ConnCheck;
+use crate::checker::{Closer, ConnId};
 use crate::metrics::LatencyKind;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -28,6 +29,8 @@ pub enum Cmd {
     Text(String),
     /// Send `get_online_friends` and time the reply.
     OnlineFriends,
+    /// Send `get_online_friends` as a barrier's fresh snapshot.
+    BarrierSnapshot,
     /// Close the connection (normal closure).
     Close,
 }
@@ -102,6 +105,13 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
     let _busy = shared.begin();
     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let opened_at = shared.now_us();
+    let user_id = shared.users[user as usize].id;
+    // A2: the lifecycle opens before the connect is sent.
+    let _ = shared
+        .facts
+        .lock()
+        .lifecycles
+        .open(ConnId(id), user_id, opened_at);
     let url = format!(
         "ws://{}/ws/{}",
         shared.addr, shared.users[user as usize].token
@@ -121,6 +131,13 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
     .await;
     let Some((ws, _)) = connected else {
         shared.with_recorder(id, |r| r.count_error("ws_connect"));
+        let now = shared.now_us();
+        let mut facts = shared.facts.lock();
+        let _ = facts.lifecycles.closing(ConnId(id), now);
+        let _ =
+            facts
+                .lifecycles
+                .closed(ConnId(id), now, None, Closer::Server { alive_until: None });
         return None;
     };
     let done = shared.now_us();
@@ -158,6 +175,8 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
         .then(|| tokio::time::Instant::now() + shared.plan.slow_consumer.after);
     let mut reading = true;
     let mut close_code = None;
+    // Whether the close we received answers one we sent.
+    let mut we_closed = false;
     loop {
         tokio::select! {
             biased;
@@ -165,18 +184,25 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
                 Some(Cmd::Text(text)) => {
                     if ws.send(Message::text(text)).await.is_err() { break; }
                 }
-                Some(Cmd::OnlineFriends) => {
-                    slot.check.lock().snapshot_requested(shared.now_us());
+                Some(cmd @ (Cmd::OnlineFriends | Cmd::BarrierSnapshot)) => {
+                    let barrier = matches!(cmd, Cmd::BarrierSnapshot);
+                    slot.check.lock().snapshot_requested(shared.now_us(), barrier);
                     if ws.send(Message::text(online_friends.clone())).await.is_err() { break; }
                 }
                 Some(Cmd::Close) | None => {
-                    slot.open.store(false, Ordering::Release);
-                    slot.life.lock().closing_at.get_or_insert(shared.now_us());
+                    begin_closing(&shared, &slot);
                     let _ = ws.close(None).await;
                     // Finish the handshake; frames still arriving are judged.
                     let _ = tokio::time::timeout(Duration::from_secs(2), async {
                         while let Some(Ok(msg)) = ws.next().await {
-                            if let Message::Text(t) = msg { on_text(&shared, &slot, t.as_str()); }
+                            match msg {
+                                Message::Text(t) => { on_text(&shared, &slot, t.as_str()); }
+                                Message::Close(frame) => {
+                                    close_code = frame.map(|f| u16::from(f.code));
+                                    we_closed = true;
+                                }
+                                _ => {}
+                            }
                         }
                     }).await;
                     break;
@@ -186,11 +212,14 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
                 // Slow consumer: stop reading; the server's queue fills and
                 // it must close us with 4010. From now on we are Closing.
                 reading = false;
-                slot.open.store(false, Ordering::Release);
-                slot.life.lock().closing_at.get_or_insert(shared.now_us());
+                begin_closing(&shared, &slot);
             }
             frame = ws.next(), if reading => match frame {
-                Some(Ok(Message::Text(t))) => on_text(&shared, &slot, t.as_str()),
+                Some(Ok(Message::Text(t))) => {
+                    if let Some(reply) = on_text(&shared, &slot, t.as_str()) {
+                        if ws.send(Message::text(reply)).await.is_err() { break; }
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => {
                     close_code = frame.map(|f| u16::from(f.code));
                     break;
@@ -213,13 +242,38 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
             break;
         }
     }
-    finish(&shared, &slot, close_code);
+    finish(&shared, &slot, close_code, we_closed);
+}
+
+/// The generator decided to close (or to stop reading): Closing from now.
+fn begin_closing(shared: &Shared, slot: &ConnSlot) {
+    slot.open.store(false, Ordering::Release);
+    let now = shared.now_us();
+    // A2: Closing is recorded before the close is sent.
+    let _ = shared.facts.lock().lifecycles.closing(ConnId(slot.id), now);
+    slot.life.lock().closing_at.get_or_insert(now);
 }
 
 /// Records the end of a connection.
-fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>) {
+fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>, we_closed: bool) {
     slot.open.store(false, Ordering::Release);
     let now = shared.now_us();
+    {
+        let mut facts = shared.facts.lock();
+        let mut check = slot.check.lock();
+        let by = if we_closed {
+            Closer::Generator
+        } else {
+            Closer::Server {
+                alive_until: check.view.alive_proof(),
+            }
+        };
+        let _ = facts
+            .lifecycles
+            .closed(ConnId(slot.id), now, close_code, by);
+        let deferred = check.view.take_deferred();
+        facts.pending.append(deferred);
+    }
     let was_closing = {
         let mut life = slot.life.lock();
         let was_closing = life.closing_at.is_some();
@@ -237,29 +291,47 @@ fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>) {
     });
 }
 
-/// Handles one text frame: latency, counts, and the checker.
-fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) {
+/// Handles one text frame: latency, counts, and the checker. Returns a
+/// frame to send in reply (a `mark_read`, with the scenario's probability).
+fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) -> Option<String> {
     let now = shared.now_us();
     shared.frames_received.fetch_add(1, Ordering::Relaxed);
     let event: ServerEvent = match serde_json::from_str(text) {
         Ok(e) => e,
         Err(_) => {
             shared.with_recorder(slot.id, |r| r.count_error("undecodable_frame"));
-            return;
+            return None;
         }
     };
-    let mut check = slot.check.lock();
-    let sample = check.on_event(shared, now, &event, text);
-    drop(check);
-    if let Some(s) = sample {
-        shared.with_recorder(slot.id, |r| {
+    let out = slot.check.lock().on_event(shared, now, &event);
+    shared.with_recorder(slot.id, |r| {
+        if let Some(s) = out.sample {
             r.record(s.kind, s.from_intended, s.from_actual);
-            if s.kind == LatencyKind::MessageDelivery || s.kind == LatencyKind::MessageEcho {
-                r.messages_delivered += 1;
-            }
-        });
+        }
+        match &event {
+            ServerEvent::NewMessage(_) => r.messages_delivered += 1,
+            ServerEvent::Error { code, .. } => r.count_error(&format!("ws_error_{code}")),
+            _ => {}
+        }
+    });
+    let conversation = out.received_conversation?;
+    let p = shared.plan.behaviour.mark_read;
+    if p <= 0.0 || shared.paused_now() {
+        return None;
     }
-    if let ServerEvent::Error { code, .. } = &event {
-        shared.with_recorder(slot.id, |r| r.count_error(&format!("ws_error_{code}")));
-    }
+    // A seeded coin per (connection, frame count): reproducible, no shared RNG.
+    let coin = splitmix(shared.plan.seed ^ (u64::from(slot.id) << 32) ^ now);
+    ((coin as f64 / u64::MAX as f64) < p).then(|| {
+        serde_json::to_string(&ClientMessage::MarkRead {
+            conversation_id: server::protocol::Id(conversation),
+        })
+        .expect("client messages serialize")
+    })
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }

@@ -52,6 +52,13 @@ pub async fn request(shared: &Shared, a: u32, intended: u64) {
     if !r.status.is_success() {
         return;
     }
+    let (ida, idb) = (shared.users[a as usize].id, shared.users[b as usize].id);
+    // A2: the accept is recorded before it is sent.
+    shared
+        .facts
+        .lock()
+        .friends
+        .accept_sent(ida, idb, shared.now_us());
     let accept = AcceptFriendRequest {
         sender_id: Id(shared.users[a as usize].id),
     };
@@ -70,6 +77,11 @@ pub async fn request(shared: &Shared, a: u32, intended: u64) {
     if !r.status.is_success() {
         return;
     }
+    shared
+        .facts
+        .lock()
+        .friends
+        .accept_confirmed(ida, idb, shared.now_us());
     shared.new_friends.write().insert((a.min(b), a.max(b)));
     shared.with_recorder(a, |r| r.count("friendships_made"));
     let conns: Vec<_> = shared

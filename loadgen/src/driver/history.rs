@@ -1,62 +1,24 @@
-//! The history book: which message ids the server accepted, per
-//! conversation, and which the generator deleted — what I11 (nothing
-//! accepted is lost) is judged against at each barrier.
-//!
-//! Memory grows with the messages of one epoch: [`take_epoch`] hands the
-//! epoch's conversations to the barrier and starts a fresh one.
+//! What the generator deleted (I11 must not expect those messages back) and
+//! the REST-created conversations it may delete.
 
 use super::shared::Shared;
 use server::protocol::{ConversationId, MessageId};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-/// Accepted and deleted ids.
+/// Deleted ids and delete candidates.
 #[derive(Default)]
 pub struct Book {
-    /// This epoch's accepted ids, per conversation.
-    accepted: HashMap<ConversationId, Vec<MessageId>>,
-    /// A participant (population index) of each conversation seen.
-    member: HashMap<ConversationId, u32>,
-    /// Messages deleted through REST (whole run).
+    /// Messages deleted (or being deleted) through REST.
     deleted_messages: HashSet<MessageId>,
-    /// Conversations deleted through REST (whole run).
+    /// Conversations deleted (or being deleted) through REST.
     deleted_conversations: HashSet<ConversationId>,
-    /// Conversations created through REST, by creator (delete candidates).
+    /// Conversations created through REST, by creator.
     created_by: HashMap<u32, Vec<ConversationId>>,
 }
 
-/// One conversation to verify at a barrier.
-pub struct ToVerify {
-    pub conversation: ConversationId,
-    pub member: u32,
-    pub accepted: Vec<MessageId>,
-}
-
-/// The server accepted `message` in `conversation` (echo or REST reply).
-pub fn accepted(shared: &Shared, conversation: ConversationId, message: MessageId) {
-    shared
-        .book
-        .lock()
-        .accepted
-        .entry(conversation)
-        .or_default()
-        .push(message);
-}
-
-/// `user` takes part in `conversation`.
-pub fn member(shared: &Shared, conversation: ConversationId, user: u32) {
-    shared
-        .book
-        .lock()
-        .member
-        .entry(conversation)
-        .or_insert(user);
-}
-
-/// A REST-created conversation of `user` to delete later, if any.
+/// A REST-created conversation of `user` to delete, if any.
 pub fn pick_deletable(shared: &Shared, user: u32) -> Option<ConversationId> {
-    let mut book = shared.book.lock();
-    let list = book.created_by.get_mut(&user)?;
-    list.pop()
+    shared.book.lock().created_by.get_mut(&user)?.pop()
 }
 
 /// `user` created `conversation` through REST.
@@ -70,13 +32,13 @@ pub fn created(shared: &Shared, user: u32, conversation: ConversationId) {
         .push(conversation);
 }
 
-/// The generator deleted `message`.
-pub fn deleted_message(shared: &Shared, message: MessageId) {
+/// The generator is deleting `message` (recorded before the request).
+pub fn deleting_message(shared: &Shared, message: MessageId) {
     shared.book.lock().deleted_messages.insert(message);
 }
 
-/// The generator deleted `conversation`.
-pub fn deleted_conversation(shared: &Shared, conversation: ConversationId) {
+/// The generator is deleting `conversation` (recorded before the request).
+pub fn deleting_conversation(shared: &Shared, conversation: ConversationId) {
     shared
         .book
         .lock()
@@ -84,33 +46,7 @@ pub fn deleted_conversation(shared: &Shared, conversation: ConversationId) {
         .insert(conversation);
 }
 
-/// Hands over this epoch's conversations (at most `cap`, the ones with the
-/// most messages first) and starts a new epoch.
-pub fn take_epoch(shared: &Shared, cap: usize) -> (Vec<ToVerify>, HashSet<MessageId>) {
-    let mut book = shared.book.lock();
-    let accepted = std::mem::take(&mut book.accepted);
-    let mut out: Vec<ToVerify> = accepted
-        .into_iter()
-        .filter(|(c, _)| !book.deleted_conversations.contains(c))
-        .filter_map(|(c, ids)| {
-            Some(ToVerify {
-                conversation: c,
-                member: *book.member.get(&c)?,
-                accepted: ids,
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.accepted
-            .len()
-            .cmp(&a.accepted.len())
-            .then(a.conversation.cmp(&b.conversation))
-    });
-    out.truncate(cap);
-    (out, book.deleted_messages.clone())
-}
-
-/// Whether a conversation was deleted by the generator.
+/// Whether the generator deleted (or is deleting) a conversation.
 pub fn is_deleted(shared: &Shared, conversation: ConversationId) -> bool {
     shared
         .book
@@ -119,11 +55,13 @@ pub fn is_deleted(shared: &Shared, conversation: ConversationId) -> bool {
         .contains(&conversation)
 }
 
-/// Ids in `history` counted, for duplicate detection.
-pub fn counts(history: &[MessageId]) -> BTreeMap<MessageId, u32> {
-    let mut m = BTreeMap::new();
-    for id in history {
-        *m.entry(*id).or_insert(0) += 1;
-    }
-    m
+/// Every message the generator deleted.
+pub fn deleted_messages(shared: &Shared) -> Vec<MessageId> {
+    shared
+        .book
+        .lock()
+        .deleted_messages
+        .iter()
+        .copied()
+        .collect()
 }

@@ -90,8 +90,16 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         stopping: AtomicBool::new(false),
         http,
         book: Default::default(),
-        checks: Default::default(),
+        facts: Default::default(),
     });
+    {
+        let mut facts = shared.facts.lock();
+        facts.delta_us = crate::metrics::micros(plan.checker.delta);
+        for (a, b) in shared.population.pairs() {
+            let (a, b) = (shared.users[a as usize].id, shared.users[b as usize].id);
+            facts.friends.add_initial(a, b);
+        }
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n as u32 {
         tasks.spawn(user::run(shared.clone(), i));
@@ -122,19 +130,19 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         );
         if let Some(b) = next_barrier {
             if sched >= b && sched < load_end {
-                barrier::run(&shared, false).await;
+                barrier::run(&shared, false, delta_us(&plan, &intervals)).await;
                 next_barrier = plan.barrier_interval().map(|i| b + i);
             }
         }
     }
     // Load phase over: stop scheduling, let what is in flight finish.
-    shared.stopping.store(true, Ordering::Release);
+    shared.stop();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
     tasks.abort_all();
-    barrier::run(&shared, true).await;
+    barrier::run(&shared, true, delta_us(&plan, &intervals)).await;
     barrier::close_all(&shared).await;
     barrier::no_ghosts(&shared).await;
     progress.finish();
@@ -144,7 +152,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     for (_, r) in &intervals {
         recorder.merge(r);
     }
-    let invariants = shared.checks.lock().report();
+    let p999 = recorder
+        .latency(crate::metrics::LatencyKind::MessageDelivery)
+        .map_or(0, |h| h.value_at_quantile(0.999));
+    let lag = recorder.lag().map_or(0, |h| h.value_at_quantile(0.99));
+    let invariants = shared.facts.lock().report(&plan, p999, lag);
     let connections = u64::from(shared.next_conn.load(Ordering::Acquire));
     if let Some(embedded) = server.embedded {
         let _ = embedded.stop().await;
@@ -157,6 +169,21 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         elapsed,
         intervals,
     })
+}
+
+/// δ (INVARIANTS.md): max(the plan's δ, 20 × p99.9 delivery latency so
+/// far), plus the generator's own p99 lag, since frames are timestamped
+/// when the generator reads them (the checker's assumption A1).
+fn delta_us(plan: &crate::scenario::Plan, intervals: &[(Duration, Recorder)]) -> u64 {
+    let mut merged = Recorder::new();
+    for (_, r) in intervals {
+        merged.merge(r);
+    }
+    let p999 = merged
+        .latency(crate::metrics::LatencyKind::MessageDelivery)
+        .map_or(0, |h| h.value_at_quantile(0.999));
+    let lag = merged.lag().map_or(0, |h| h.value_at_quantile(0.99));
+    crate::metrics::micros(plan.checker.delta).max(20 * p999) + lag
 }
 
 /// Takes (and resets) what every recorder shard gathered since the last call.

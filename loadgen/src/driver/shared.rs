@@ -69,8 +69,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// Accepted and deleted message ids (I11).
     pub book: Mutex<super::history::Book>,
-    /// Run-level checker results.
-    pub checks: Mutex<super::checks::Checks>,
+    /// The checker's shared tables and findings.
+    pub facts: Mutex<super::checks::Facts>,
 }
 
 impl Shared {
@@ -96,6 +96,11 @@ impl Shared {
         self.population.are_friends(a, b) || self.new_friends.read().contains(&(a.min(b), a.max(b)))
     }
 
+    /// Whether a barrier holds actions back right now.
+    pub fn paused_now(&self) -> bool {
+        *self.paused.borrow()
+    }
+
     /// The population index of a server user id.
     pub fn index(&self, id: UserId) -> Option<u32> {
         self.index_of.get(&id).copied()
@@ -110,6 +115,32 @@ impl Shared {
     pub fn begin(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self)
+    }
+
+    /// Like [`Shared::begin`], but waits while a barrier holds actions back,
+    /// and gives up when the run is stopping. The guard is taken *before*
+    /// looking at the pause flag, and a barrier raises the flag *before*
+    /// waiting for in-flight actions, so no action slips into a barrier.
+    pub async fn begin_active(&self) -> Option<InFlight<'_>> {
+        let mut paused = self.paused.subscribe();
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            let guard = self.begin();
+            if !*paused.borrow_and_update() {
+                return Some(guard);
+            }
+            drop(guard);
+            let _ = paused.changed().await;
+        }
+    }
+
+    /// Ends the load phase: user tasks asleep until their next action wake
+    /// up and return.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.paused.send_replace(true);
     }
 
     /// Notes that user `i` starts a presence transition now.

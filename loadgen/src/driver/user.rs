@@ -10,7 +10,8 @@
 use super::conn::{self, Cmd, ConnSlot};
 use super::rest;
 use super::shared::Shared;
-use super::view::{make_content, Header};
+use super::view::make_content;
+use crate::checker::{ConnId, SentRecord, Via};
 use crate::metrics::{micros, RestEndpoint};
 use crate::population::{arrivals, schedule_rng, stream};
 use parking_lot::Mutex;
@@ -47,8 +48,9 @@ pub struct UserState {
     pub conns: Mutex<Vec<Arc<ConnSlot>>>,
     /// Next sequence number per (sending connection, peer user).
     seq: Mutex<HashMap<(u32, u32), u64>>,
-    /// Ids of this user's REST messages (candidates for delete_message).
-    own_messages: Mutex<Vec<u64>>,
+    /// (message, conversation) of this user's REST messages (candidates
+    /// for delete_message).
+    own_messages: Mutex<Vec<(u64, u64)>>,
     rng: Mutex<ChaCha8Rng>,
 }
 
@@ -186,8 +188,15 @@ fn pick_friend(shared: &Shared, user: &UserState) -> Option<u32> {
     friends.choose(&mut *rng).copied()
 }
 
-/// Builds the content of one message from `conn` to `peer`.
-fn content(shared: &Shared, user: &UserState, conn: u32, peer: u32, intended: u64) -> String {
+/// Builds the content of one message from `conn` to `peer`; returns it
+/// with its sequence number.
+fn content(
+    shared: &Shared,
+    user: &UserState,
+    conn: u32,
+    peer: u32,
+    intended: u64,
+) -> (String, u64) {
     let seq = {
         let mut seqs = user.seq.lock();
         let s = seqs.entry((conn, peer)).or_insert(0);
@@ -195,27 +204,49 @@ fn content(shared: &Shared, user: &UserState, conn: u32, peer: u32, intended: u6
         *s
     };
     let len = shared.plan.content.sample(&mut *user.rng.lock());
-    make_content(
-        Header {
-            conn,
-            seq,
-            intended_us: intended,
-            actual_us: shared.now_us(),
-        },
-        len,
-    )
+    (make_content(conn, seq, intended, shared.now_us(), len), seq)
 }
 
-fn ws_send(shared: &Shared, user: &UserState, intended: u64) -> bool {
-    let (Some(conn), Some(peer)) = (pick_conn(user), pick_friend(shared, user)) else {
+/// Records a send for the checker, before it is sent (A2).
+fn record_send(shared: &Shared, user: &UserState, conn: u32, peer: u32, seq: u64, via: Via) -> u64 {
+    let now = shared.now_us();
+    let (me, them) = (
+        shared.users[user.index as usize].id,
+        shared.users[peer as usize].id,
+    );
+    let mut facts = shared.facts.lock();
+    let _ = facts.sent.record_send(SentRecord {
+        sender: ConnId(conn),
+        sender_user: me,
+        peer: them,
+        seq,
+        sent_at: now,
+        via,
+        message_id: None,
+    });
+    if via == Via::Ws {
+        facts.typing.on_message(me, them, Some(ConnId(conn)), now);
+    }
+    now
+}
+
+/// A WS `send_message` to `peer` (a random friend when `None`) on a random
+/// device, intended at `intended`.
+fn ws_send(shared: &Shared, user: &UserState, peer: Option<u32>, intended: u64) -> bool {
+    let Some(peer) = peer.or_else(|| pick_friend(shared, user)) else {
+        return false;
+    };
+    let Some(conn) = pick_conn(user) else {
         return false;
     };
     let receiver = shared.users[peer as usize].id;
-    let msg = ClientMessage::SendMessage {
+    let (content, seq) = content(shared, user, conn.id, peer, intended);
+    let text = serde_json::to_string(&ClientMessage::SendMessage {
         receiver_id: WireId(receiver),
-        content: content(shared, user, conn.id, peer, intended),
-    };
-    let text = serde_json::to_string(&msg).expect("client messages serialize");
+        content,
+    })
+    .expect("client messages serialize");
+    record_send(shared, user, conn.id, peer, seq, Via::Ws);
     if conn.send(Cmd::Text(text)) {
         shared.with_recorder(conn.id, |r| r.messages_sent += 1);
         true
@@ -232,8 +263,18 @@ fn typing(shared: &Shared, user: &UserState, peer: u32, on: bool) -> Option<Arc<
     } else {
         ClientMessage::StopTyping { receiver_id }
     };
-    shared.typing_at[user.index as usize]
-        .store((shared.now_us() << 1) | u64::from(on), Ordering::Release);
+    let now = shared.now_us();
+    {
+        // A2: the typing action is recorded before it is sent.
+        let (me, them) = (shared.users[user.index as usize].id, receiver_id.get());
+        let mut facts = shared.facts.lock();
+        if on {
+            facts.typing.on_start(me, them, ConnId(conn.id), now);
+        } else {
+            facts.typing.on_stop(me, them, ConnId(conn.id), now);
+        }
+    }
+    shared.typing_at[user.index as usize].store((now << 1) | u64::from(on), Ordering::Release);
     conn.send(Cmd::Text(
         serde_json::to_string(&msg).expect("client messages serialize"),
     ));
@@ -245,7 +286,7 @@ fn act(shared: &Arc<Shared>, user: &Arc<UserState>, action: Action, intended: u6
     let plan = &shared.plan;
     match action {
         Action::Send => {
-            ws_send(shared, user, intended);
+            ws_send(shared, user, None, intended);
         }
         Action::TypingThenSend | Action::TypingAbandon => {
             let Some(peer) = pick_friend(shared, user) else {
@@ -257,22 +298,13 @@ fn act(shared: &Arc<Shared>, user: &Arc<UserState>, action: Action, intended: u6
             let pause = plan.behaviour.typing_pause.sample(&mut *user.rng.lock());
             let (shared, user) = (shared.clone(), user.clone());
             tokio::spawn(async move {
-                let _busy = shared.begin();
                 tokio::time::sleep(pause).await;
+                let Some(_busy) = shared.begin_active().await else {
+                    return;
+                };
                 if action == Action::TypingThenSend {
                     // The message ends the typing indicator (INVARIANTS I8).
-                    if let Some(conn) = pick_conn(&user) {
-                        let intended = shared.now_us();
-                        let receiver = shared.users[peer as usize].id;
-                        let msg = ClientMessage::SendMessage {
-                            receiver_id: WireId(receiver),
-                            content: content(&shared, &user, conn.id, peer, intended),
-                        };
-                        let text = serde_json::to_string(&msg).expect("client messages serialize");
-                        if conn.send(Cmd::Text(text)) {
-                            shared.with_recorder(conn.id, |r| r.messages_sent += 1);
-                        }
-                    }
+                    ws_send(&shared, &user, Some(peer), shared.now_us());
                 } else {
                     typing(&shared, &user, peer, false);
                 }
@@ -344,11 +376,10 @@ fn churn(shared: &Arc<Shared>, user: &Arc<UserState>) {
     let (shared, user) = (shared.clone(), user.clone());
     let reopen = closing.len();
     tokio::spawn(async move {
-        let _busy = shared.begin();
         tokio::time::sleep(delay).await;
-        if shared.stopping.load(Ordering::Acquire) {
+        let Some(_busy) = shared.begin_active().await else {
             return;
-        }
+        };
         for _ in 0..reopen {
             open_device(&shared, &user, false).await;
         }
@@ -381,7 +412,17 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
             let Some(created) = reply.json::<ConversationCreated>() else {
                 return;
             };
-            super::history::member(shared, created.conversation_id, user.index);
+            {
+                let (me, them) = (
+                    shared.users[user.index as usize].id,
+                    shared.users[peer as usize].id,
+                );
+                shared
+                    .facts
+                    .lock()
+                    .conversations
+                    .learn(created.conversation_id, me, them);
+            }
             if action == Action::RestCreate && reply.status.as_u16() == 201 {
                 super::history::created(shared, user.index, created.conversation_id);
             }
@@ -394,11 +435,13 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 // REST messages have no sending connection: a pseudo
                 // connection id per user, above every real one.
                 let pseudo = u32::MAX - user.index;
+                let (content, seq) = content(shared, user, pseudo, peer, intended);
                 let body = RestSendMessage {
                     conversation_id: WireId(created.conversation_id),
-                    content: content(shared, user, pseudo, peer, intended),
+                    content,
                     media_ids: media,
                 };
+                let sent_at = record_send(shared, user, pseudo, peer, seq, Via::Rest);
                 let sent = rest::call(
                     shared,
                     shard,
@@ -410,8 +453,27 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 .await;
                 shared.with_recorder(shard, |r| r.messages_sent += 1);
                 if let Some(m) = sent.and_then(|r| r.json::<MessageCreated>()) {
-                    super::history::accepted(shared, created.conversation_id, m.message_id);
-                    user.own_messages.lock().push(m.message_id);
+                    let conv = created.conversation_id;
+                    let (me, them) = (
+                        shared.users[user.index as usize].id,
+                        shared.users[peer as usize].id,
+                    );
+                    let now = shared.now_us();
+                    let mut facts = shared.facts.lock();
+                    if let Some(v) = facts.sent.record_accepted(
+                        ConnId(pseudo),
+                        them,
+                        seq,
+                        m.message_id,
+                        conv,
+                        now,
+                    ) {
+                        facts.findings.push(v);
+                    }
+                    facts.conversations.learn(conv, me, them);
+                    facts.typing.on_message(me, them, None, sent_at);
+                    drop(facts);
+                    user.own_messages.lock().push((m.message_id, conv));
                 }
             }
         }
@@ -420,10 +482,11 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
             let Some(conv) = super::history::pick_deletable(shared, user.index) else {
                 return;
             };
+            super::history::deleting_conversation(shared, conv);
             let body = DeleteConversation {
                 conversation_id: WireId(conv),
             };
-            let r = rest::call(
+            rest::call(
                 shared,
                 shard,
                 RestEndpoint::DeleteConversation,
@@ -432,9 +495,6 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 intended,
             )
             .await;
-            if r.is_some_and(|r| r.status.is_success()) {
-                super::history::deleted_conversation(shared, conv);
-            }
         }
         Action::RestDeleteMessage => {
             let id = {
@@ -445,10 +505,13 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 let i = user.rng.lock().gen_range(0..own.len());
                 own.swap_remove(i)
             };
+            let (id, conv) = id;
+            shared.facts.lock().conversations.learn_message(id, conv);
+            super::history::deleting_message(shared, id);
             let body = DeleteMessage {
                 message_id: WireId(id),
             };
-            let r = rest::call(
+            rest::call(
                 shared,
                 shard,
                 RestEndpoint::DeleteMessage,
@@ -457,9 +520,6 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 intended,
             )
             .await;
-            if r.is_some_and(|r| r.status.is_success()) {
-                super::history::deleted_message(shared, id);
-            }
         }
         _ => {}
     }

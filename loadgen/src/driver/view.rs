@@ -1,10 +1,13 @@
-//! What one connection knows while it runs: when it asked for a snapshot,
-//! and how to turn each incoming event into a latency sample. The invariant
-//! bookkeeping of the checker hangs off the same struct.
+//! What one connection knows while it runs: the checker's [`ConnView`] of it,
+//! when it asked for a snapshot, and how each incoming event becomes a
+//! latency sample and a check.
 
+use super::checks;
 use super::shared::Shared;
+use crate::checker::{content, ConnId, ConnView, ContentHeader, Noted};
 use crate::metrics::LatencyKind;
 use server::protocol::{ServerEvent, Status};
+use std::sync::atomic::Ordering;
 
 /// One latency sample from one event.
 #[derive(Debug, Clone, Copy)]
@@ -18,122 +21,149 @@ pub struct Sample {
 pub struct ConnCheck {
     pub id: u32,
     pub user: u32,
-    /// When the pending `get_online_friends` was sent.
+    /// The checker's view of this connection.
+    pub view: ConnView,
+    /// When the pending `get_online_friends` was sent (for its latency).
     snapshot_sent_at: Option<u64>,
+    /// Replies still expected (the initial, churn, barrier ones).
+    snapshots_pending: u32,
 }
 
-/// The header the generator writes at the start of every message content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub conn: u32,
-    pub seq: u64,
-    pub intended_us: u64,
-    pub actual_us: u64,
-}
-
-/// Writes `header` then pads with `.` to `len` bytes (at most 4096).
-pub fn make_content(header: Header, len: usize) -> String {
-    crate::checker::content::encode(
-        &crate::checker::content::ContentHeader {
-            conn: crate::checker::lifecycle::ConnId(header.conn),
-            seq: header.seq,
-            intended_us: header.intended_us,
-            actual_us: header.actual_us,
+/// Writes a header for a message from `conn` then pads to `len` bytes.
+pub fn make_content(conn: u32, seq: u64, intended_us: u64, actual_us: u64, len: usize) -> String {
+    content::encode(
+        &ContentHeader {
+            conn: ConnId(conn),
+            seq,
+            intended_us,
+            actual_us,
         },
         len,
     )
 }
 
-/// Reads the header back; `None` for content the generator did not write.
-pub fn read_header(content: &str) -> Option<Header> {
-    crate::checker::content::decode(content).map(|h| Header {
-        conn: h.conn.0,
-        seq: h.seq,
-        intended_us: h.intended_us,
-        actual_us: h.actual_us,
-    })
+/// What [`ConnCheck::on_event`] tells the connection task.
+pub struct Outcome {
+    pub sample: Option<Sample>,
+    /// A `new_message` for this user from someone else (mark_read candidate).
+    pub received_conversation: Option<u64>,
 }
 
 impl ConnCheck {
     /// Fresh state for connection `id` of user `user`.
-    pub fn new(_shared: &Shared, id: u32, user: u32) -> ConnCheck {
+    pub fn new(shared: &Shared, id: u32, user: u32) -> ConnCheck {
         ConnCheck {
             id,
             user,
+            view: ConnView::new(ConnId(id), shared.users[user as usize].id),
             snapshot_sent_at: None,
+            snapshots_pending: 0,
         }
     }
 
     /// Whether a `get_online_friends` is awaiting its reply.
     pub fn snapshot_pending(&self) -> bool {
-        self.snapshot_sent_at.is_some()
+        self.snapshots_pending > 0
     }
 
-    /// The connection sent `get_online_friends` at `at`.
-    pub fn snapshot_requested(&mut self, at: u64) {
+    /// The connection is about to send `get_online_friends` at `at`.
+    pub fn snapshot_requested(&mut self, at: u64, barrier: bool) {
+        self.view.requested_online_friends(at, barrier);
+        self.snapshots_pending += 1;
         self.snapshot_sent_at.get_or_insert(at);
     }
 
-    /// Handles one event arriving at `now`; returns its latency sample.
-    pub fn on_event(
-        &mut self,
-        shared: &Shared,
-        now: u64,
-        event: &ServerEvent,
-        _raw: &str,
-    ) -> Option<Sample> {
-        match event {
-            ServerEvent::NewMessage(m) => {
-                let h = read_header(&m.content)?;
-                if h.conn == self.id {
-                    // Our own echo: the server accepted the message (I11).
-                    super::history::accepted(shared, m.conversation_id, m.message_id);
-                    super::history::member(shared, m.conversation_id, self.user);
+    /// Handles one event arriving at `now`: the checks, then the sample.
+    pub fn on_event(&mut self, shared: &Shared, now: u64, event: &ServerEvent) -> Outcome {
+        let noted = {
+            let mut facts = shared.facts.lock();
+            let (world, findings) = checks::split(&mut facts);
+            let noted = self.view.on_event(&world, now, event, findings);
+            match &noted {
+                Noted::Confirmed => {
+                    let _ = facts.lifecycles.confirm(ConnId(self.id), now);
                 }
-                let kind = if h.conn == self.id {
-                    LatencyKind::MessageEcho
-                } else {
-                    LatencyKind::MessageDelivery
-                };
-                Some(Sample {
-                    kind,
-                    from_intended: now.saturating_sub(h.intended_us),
-                    from_actual: now.saturating_sub(h.actual_us),
-                })
+                Noted::Message(d) => {
+                    if let Some(h) = d.header {
+                        if let Some(v) = facts.sent.record_accepted(
+                            h.conn,
+                            d.peer,
+                            h.seq,
+                            d.message_id,
+                            d.conversation_id,
+                            now,
+                        ) {
+                            facts.findings.push(v);
+                        }
+                    }
+                    if d.own_echo {
+                        facts
+                            .conversations
+                            .learn(d.conversation_id, d.sender_id, d.peer);
+                    }
+                }
+                _ => {}
             }
-            ServerEvent::FriendStatusChange { user_id, status } => {
-                let friend = shared.index(*user_id)?;
-                let since = shared.presence_since(friend, *status == Status::Online)?;
-                let d = now.saturating_sub(since);
-                Some(Sample {
-                    kind: LatencyKind::Presence,
-                    from_intended: d,
-                    from_actual: d,
-                })
+            noted
+        };
+        let mut out = Outcome {
+            sample: None,
+            received_conversation: None,
+        };
+        match (event, noted) {
+            (ServerEvent::NewMessage(m), Noted::Message(d)) => {
+                if m.sender_id != shared.users[self.user as usize].id {
+                    out.received_conversation = Some(m.conversation_id);
+                }
+                if let Some(h) = d.header {
+                    out.sample = Some(Sample {
+                        kind: if d.own_echo {
+                            LatencyKind::MessageEcho
+                        } else {
+                            LatencyKind::MessageDelivery
+                        },
+                        from_intended: now.saturating_sub(h.intended_us),
+                        from_actual: now.saturating_sub(h.actual_us),
+                    });
+                }
             }
-            ServerEvent::UserTyping { user_id, is_typing } => {
+            (ServerEvent::FriendStatusChange { user_id, status }, _) => {
+                out.sample = shared.index(*user_id).and_then(|friend| {
+                    let since = shared.presence_since(friend, *status == Status::Online)?;
+                    let d = now.saturating_sub(since);
+                    Some(Sample {
+                        kind: LatencyKind::Presence,
+                        from_intended: d,
+                        from_actual: d,
+                    })
+                });
+            }
+            (ServerEvent::UserTyping { user_id, is_typing }, _) => {
                 // Timed only when it answers the typer's last typing action
                 // (not the implicit "false" of a typer going offline).
-                let friend = shared.index(*user_id)?;
-                let v =
-                    shared.typing_at[friend as usize].load(std::sync::atomic::Ordering::Acquire);
-                let at = v >> 1;
-                (v != 0 && (v & 1 == 1) == *is_typing).then(|| Sample {
-                    kind: LatencyKind::Typing,
-                    from_intended: now.saturating_sub(at),
-                    from_actual: now.saturating_sub(at),
-                })
+                out.sample = shared.index(*user_id).and_then(|friend| {
+                    let v = shared.typing_at[friend as usize].load(Ordering::Acquire);
+                    let at = v >> 1;
+                    (v != 0 && (v & 1 == 1) == *is_typing).then(|| Sample {
+                        kind: LatencyKind::Typing,
+                        from_intended: now.saturating_sub(at),
+                        from_actual: now.saturating_sub(at),
+                    })
+                });
             }
-            ServerEvent::OnlineFriends { .. } => {
-                let sent = self.snapshot_sent_at.take()?;
-                let d = now.saturating_sub(sent);
-                Some(Sample {
-                    kind: LatencyKind::OnlineFriends,
-                    from_intended: d,
-                    from_actual: d,
-                })
+            (ServerEvent::OnlineFriends { .. }, _) => {
+                self.snapshots_pending = self.snapshots_pending.saturating_sub(1);
+                out.sample = self.snapshot_sent_at.take().map(|sent| {
+                    let d = now.saturating_sub(sent);
+                    Sample {
+                        kind: LatencyKind::OnlineFriends,
+                        from_intended: d,
+                        from_actual: d,
+                    }
+                });
             }
-            _ => None,
+            _ => {}
         }
+        out
     }
 }
