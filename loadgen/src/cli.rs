@@ -38,6 +38,15 @@ Examples:
   # Your own scenario file, 500 users with 1 to 3 devices each
   loadgen --scenario ./my-scenario.toml --users 500 --connections-per-user 1..=3
 
+  # Thresholds (also `thresholds = [...]` in a scenario) and a visual report
+  loadgen --scenario chat --threshold 'message_delivery.p99<20ms' \
+    --threshold 'errors.rate<0.001' --threshold 'generator.saturated==false' --html report.html
+
+  # Subcommands (`loadgen run ...` is the same as `loadgen ...`):
+  # the largest number of users meeting an SLO, and a CI regression check
+  loadgen capacity --scenario chat --slo 'message_delivery.p99<20ms' --min 500 --max 4000
+  loadgen compare base.json new.json --tolerance 10%
+
 Shipped scenarios: smoke, chat, presence-churn, typing, multi-device, fanout,
 rest-mix, slow-consumer, soak. Durations are humantime strings: 500ms, 15s, 2m.";
 
@@ -106,9 +115,67 @@ pub struct Opts {
     #[arg(long = "fault", value_enum, value_name = "NAME")]
     pub faults: Vec<Fault>,
 
-    /// A threshold the run must meet (repeatable); a breach exits 3.
+    /// A threshold the run must meet (repeatable); a breach exits 3. METRIC OP VALUE:
+    /// KIND.p50|p90|p99|p999|mean|max<DURATION, throughput.KIND_per_s>N, errors.rate<F,
+    /// errors.count<N, generator.lag.p99<DURATION, generator.saturated==false.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+}
+
+/// A `loadgen` command line: a load test (no subcommand, or `run`),
+/// `capacity` or `compare`.
+///
+/// Why not a clap `#[command(subcommand)]` on [`Opts`]: `loadgen --scenario
+/// smoke` must keep parsing, helping and failing exactly as before, and an
+/// optional subcommand next to a required `--scenario` changes clap's
+/// usage lines and error messages. So the first argument picks the parser,
+/// and each parser is an ordinary clap derive.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A load test: `loadgen [run] --scenario ...`.
+    Run(Box<Opts>),
+    /// `loadgen capacity ...`.
+    Capacity(Box<crate::capacity::CapacityOpts>),
+    /// `loadgen compare BASE.json NEW.json ...`.
+    Compare(crate::compare::CompareOpts),
+}
+
+impl Command {
+    /// Parses a whole command line (program name first).
+    pub fn try_parse_from<I, T>(args: I) -> Result<Command, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let sub = args.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+        let rest = |args: &mut Vec<std::ffi::OsString>, name: &str| {
+            args.remove(1);
+            args[0] = format!("loadgen {name}").into();
+        };
+        match sub.as_deref() {
+            Some("run") => {
+                rest(&mut args, "run");
+                Opts::try_parse_from(args).map(|o| Command::Run(Box::new(o)))
+            }
+            Some("capacity") => {
+                rest(&mut args, "capacity");
+                crate::capacity::CapacityOpts::try_parse_from(args)
+                    .map(|o| Command::Capacity(Box::new(o)))
+            }
+            Some("compare") => {
+                rest(&mut args, "compare");
+                crate::compare::CompareOpts::try_parse_from(args).map(Command::Compare)
+            }
+            _ => Opts::try_parse_from(args).map(|o| Command::Run(Box::new(o))),
+        }
+    }
+
+    /// Parses `std::env::args_os()`, exiting with clap's message (and code
+    /// 2, or 0 for `--help`) when it does not parse.
+    pub fn parse() -> Command {
+        Command::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// The server under test.
@@ -156,7 +223,7 @@ pub struct RunConfig {
     pub json: Option<PathBuf>,
     /// `--hdr-log`.
     pub hdr_log: Option<PathBuf>,
-    /// `--html` (parsed; not written yet).
+    /// `--html`.
     pub html: Option<PathBuf>,
     /// Whether to draw the progress bar: not `--quiet` and stdout is a terminal.
     pub progress: bool,
@@ -443,6 +510,33 @@ mod tests {
         .validate()
         .expect_err("missing dir");
         assert!(e.to_string().contains("--json"), "{e}");
+    }
+
+    #[test]
+    fn subcommands_and_the_plain_form() {
+        let plain = Command::try_parse_from(["loadgen", "--scenario", "smoke"]).expect("plain");
+        let run = Command::try_parse_from(["loadgen", "run", "--scenario", "smoke"]).expect("run");
+        match (plain, run) {
+            (Command::Run(a), Command::Run(b)) => assert_eq!(a.scenario, b.scenario),
+            other => panic!("{other:?}"),
+        }
+        let c = Command::try_parse_from([
+            "loadgen",
+            "capacity",
+            "--scenario",
+            "chat",
+            "--slo",
+            "message_delivery.p99<20ms",
+        ])
+        .expect("capacity");
+        assert!(matches!(c, Command::Capacity(_)));
+        let c =
+            Command::try_parse_from(["loadgen", "compare", "a.json", "b.json"]).expect("compare");
+        assert!(matches!(c, Command::Compare(o) if o.tolerance == 0.10));
+        let e = Command::try_parse_from(["loadgen", "compare", "a.json"]).expect_err("one file");
+        assert_eq!(e.exit_code(), 2);
+        let e = Command::try_parse_from(["loadgen"]).expect_err("no scenario");
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! `loadgen`: parse flags, set up logging, run, exit with the run's code.
 //!
 //! Everything else is in the library ([`loadgen::run`]) so that tests run
-//! load tests in-process. Exit codes (CLI.md): 0 clean, 1 invariant
-//! violation, 2 usage or configuration error, 3 threshold breach.
+//! load tests in-process. Subcommands: none or `run` (a load test),
+//! `capacity`, `compare` ([`loadgen::cli::Command`]). Exit codes (CLI.md):
+//! 0 clean, 1 invariant violation, 2 usage or configuration error, 3
+//! threshold breach (or, for `compare`, a regression).
 
-use clap::Parser;
-use loadgen::cli::Opts;
+use loadgen::cli::Command;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // Parse errors print clap's message and exit 2; --help and --version exit 0.
-    let opts = Opts::parse();
+    let cmd = Command::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(loadgen::error::EXIT_USAGE);
         }
     };
-    match runtime.block_on(loadgen::run(opts)) {
+    match runtime.block_on(loadgen::run_command(cmd)) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("loadgen: {e}");

@@ -4,7 +4,9 @@
 //! - this file: the [`Report`] (serde; `--json PATH`), built from a merged
 //!   [`Recorder`] and the run's facts;
 //! - [`text`]: the human summary (a percentile table per latency kind);
-//! - [`hdrlog`]: the HdrHistogram interval log (`--hdr-log PATH`).
+//! - [`hdrlog`]: the HdrHistogram interval log (`--hdr-log PATH`);
+//! - [`html`]: the self-contained HTML page (`--html PATH`), with the
+//!   [`plots`] drawn by plotters' SVG backend.
 //!
 //! Stability: the keys below are relied on by scripts and CI. Every latency
 //! kind is always present (all zeros when unexercised), so a consumer never
@@ -16,6 +18,8 @@
 //! `replay`.
 
 pub mod hdrlog;
+pub mod html;
+pub mod plots;
 pub mod progress;
 pub mod text;
 
