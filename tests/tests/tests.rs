@@ -45,3 +45,10 @@ mod shutdown;
 mod malformed;
 // The suite bites: every fault the server can inject makes a test above fail.
 mod faults;
+// Properties of pure code: JSON round trips of every message, decode_client
+// on arbitrary input (§8 precedence), scenario files, Recorder::merge.
+mod prop_pure;
+// The protocol as a state machine through real sockets: a reference model
+// predicts every frame of every connection; racy steps judged against the
+// allowed outcomes; each server::Fault makes it fail with a shrunk sequence.
+mod state_machine;
