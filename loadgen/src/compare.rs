@@ -123,7 +123,10 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
-const PERCENTILES: [(&str, fn(&LatencySummary) -> u64); 4] = [
+/// A percentile's name and how to read it from a summary.
+type Percentile = (&'static str, fn(&LatencySummary) -> u64);
+
+const PERCENTILES: [Percentile; 4] = [
     ("p50", |s| s.p50),
     ("p90", |s| s.p90),
     ("p99", |s| s.p99),

@@ -381,10 +381,13 @@ mod tests {
             faults: vec![],
             replay: "loadgen --scenario smoke".into(),
         };
-        let mut inv = Invariants::default();
-        inv.checked.insert("I1".into(), 10);
-        inv.violations
-            .push(serde_json::json!({"invariant": "I1", "message": "<script>x</script>"}));
+        let inv = Invariants {
+            checked: [("I1".to_owned(), 10)].into(),
+            violations: vec![
+                serde_json::json!({"invariant": "I1", "message": "<script>x</script>"}),
+            ],
+            ..Invariants::default()
+        };
         let mut report = Report::build(&facts, &total, inv);
         report.thresholds.push(ThresholdResult {
             expr: "message_delivery.p99<20ms".into(),
