@@ -93,8 +93,22 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn sequence() -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec(step(), 1..=MAX_STEPS)
+fn sequence() -> BoxedStrategy<Vec<Step>> {
+    prop::collection::vec(step(), 1..=MAX_STEPS).boxed()
+}
+
+/// Longer, message-heavy sequences, for the faults that need many
+/// deliveries (one in ten dropped) or many messages (id 7 missing from
+/// history) before they show.
+fn message_heavy_sequence() -> BoxedStrategy<Vec<Step>> {
+    let heavy = prop_oneof![
+        6 => (0..8usize, 0..USERS, content())
+            .prop_map(|(pick, to, content)| Step::Send { pick, to, content }),
+        3 => (user(), pair()).prop_map(|(user, pair)| Step::History { user, pair }),
+        2 => (user(), pair()).prop_map(|(user, pair)| Step::RestSend { user, pair }),
+        3 => step(),
+    ];
+    prop::collection::vec(heavy, 1..=2 * MAX_STEPS).boxed()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -107,7 +121,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs the state machine against servers with `faults` on; the runner's
 /// verdict, with the shrunk sequence in the error.
-fn run_machine(faults: &[Fault], cases: u32, persist: bool) -> Result<(), TestError<Vec<Step>>> {
+fn run_machine(
+    sequences: BoxedStrategy<Vec<Step>>,
+    faults: &[Fault],
+    cases: u32,
+    persist: bool,
+) -> Result<(), TestError<Vec<Step>>> {
     let mut config = RunnerConfig::default();
     if std::env::var_os("PROPTEST_CASES").is_none() || !persist {
         config.cases = cases;
@@ -120,11 +139,12 @@ fn run_machine(faults: &[Fault], cases: u32, persist: bool) -> Result<(), TestEr
     } else {
         None
     };
-    // Every shrink step replays a sequence on a fresh server (~0.1 s).
-    config.max_shrink_iters = 512;
+    // Every shrink step replays a sequence on a fresh server (0.1–0.5 s);
+    // the fault tests only need to show that shrinking works.
+    config.max_shrink_iters = if persist { 512 } else { 128 };
     let rt = runtime();
     let mut runner = TestRunner::new(config);
-    runner.run(&sequence(), |steps| {
+    runner.run(&sequences, |steps| {
         rt.block_on(async {
             let server_config = Config {
                 faults: faults.to_vec(),
@@ -158,7 +178,7 @@ fn describe(e: &TestError<Vec<Step>>) -> String {
 
 #[test]
 fn the_server_follows_the_model() {
-    if let Err(e) = run_machine(&[], DEFAULT_CASES, true) {
+    if let Err(e) = run_machine(sequence(), &[], DEFAULT_CASES, true) {
         panic!("{}", describe(&e));
     }
 }
@@ -185,7 +205,11 @@ async fn accepting_your_own_friend_request_answers() {
 
 /// The machine must catch `fault`: some case fails, and shrinks.
 fn must_catch(fault: Fault) {
-    match run_machine(&[fault], 256, false) {
+    let sequences = match fault {
+        Fault::DropDelivery | Fault::HistoryMissing => message_heavy_sequence(),
+        _ => sequence(),
+    };
+    match run_machine(sequences, &[fault], 256, false) {
         Ok(()) => panic!("the state machine passed 256 cases despite {fault:?}"),
         Err(e) => eprintln!("{fault:?} caught; {}", describe(&e)),
     }
