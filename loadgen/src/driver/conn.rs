@@ -94,7 +94,7 @@ const CMD_QUEUE: usize = 256;
 /// connection low (the target is ≤ 16 KiB).
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(2048)
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20))
 }
