@@ -425,4 +425,89 @@ mod tests {
         assert!(html.contains("<code>message_delivery.p99&lt;20ms</code></td><td>14.0ms</td>"));
         assert!(html.contains("99.9%"), "percentile labels");
     }
+
+    /// Finds `chromium` on PATH.
+    fn chromium() -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join("chromium"))
+            .find(|p| p.is_file())
+    }
+
+    /// Screenshots `html` in headless Chromium; the PNG's size in bytes.
+    fn screenshot(browser: &Path, dir: &Path, name: &str, html: &str) -> u64 {
+        let page = dir.join(format!("{name}.html"));
+        let png = dir.join(format!("{name}.png"));
+        std::fs::write(&page, html).expect("temp dir is writable");
+        let profile = dir.join(format!("{name}-profile"));
+        let mut child = std::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1200,3000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", page.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium starts");
+        // A process, not an event this test could await: poll its exit,
+        // bounded, so a wedged browser fails the test instead of hanging it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if child.try_wait().expect("wait on chromium").is_some() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("chromium did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::metadata(&png).map_or(0, |m| m.len())
+    }
+
+    /// Renders the page in headless Chromium when it is installed (Debian's
+    /// `chromium`), and checks the plots show: the screenshot with plots is
+    /// well above the same page with its `<svg>`s removed. Without Chromium
+    /// (CI), prints a note and checks nothing more.
+    #[test]
+    fn page_renders_in_headless_chromium() {
+        let Some(browser) = chromium() else {
+            println!(
+                "note: chromium not on PATH; skipping the browser check (apt-get install chromium)"
+            );
+            return;
+        };
+        let (report, total, intervals) = run();
+        let html = render(&report, &total, &intervals);
+        let mut bare = String::new();
+        let mut rest = html.as_str();
+        while let Some(i) = rest.find("<svg") {
+            bare.push_str(&rest[..i]);
+            let end = rest[i..].find("</svg>").expect("closed svg") + i + "</svg>".len();
+            rest = &rest[end..];
+        }
+        bare.push_str(rest);
+        let dir = std::env::temp_dir().join(format!("loadgen-html-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let with = screenshot(&browser, &dir, "plots", &html);
+        let without = screenshot(&browser, &dir, "bare", &bare);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("screenshot with plots {with} bytes, without {without} bytes");
+        assert!(without > 0, "chromium wrote no screenshot");
+        assert!(
+            with > without * 3 / 2,
+            "plots add little: {with} vs {without} bytes"
+        );
+    }
 }
