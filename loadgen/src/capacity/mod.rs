@@ -19,6 +19,12 @@
 //! or `--max-steps` ran. Bisection assumes that more load is never better;
 //! the table shows every step, so a non-monotonic result is visible.
 //!
+//! Against `--target`, each step provisions its users afresh and the server
+//! keeps the earlier steps' users, so step `n` (from 0) runs with seed
+//! `seed + n`: its usernames (`lg{seed}_{i}`) do not collide with an
+//! earlier step's. The population is drawn the same way, only from another
+//! seed. Restart the server between searches for a clean baseline.
+//!
 //! Exit codes (CLI.md): 0 a capacity was found; 3 even `--min` failed; 1 a
 //! step saw an invariant violation (the capacity is still printed).
 
@@ -402,15 +408,29 @@ fn base_opts(o: &CapacityOpts) -> Result<Opts, LoadgenError> {
     Ok(opts)
 }
 
-/// The validated config of one step at `load`.
-fn step_config(o: &CapacityOpts, base: &Opts, load: f64) -> Result<RunConfig, LoadgenError> {
+/// The validated config of one step at `load` (with `seed`, when given).
+fn step_config(
+    o: &CapacityOpts,
+    base: &Opts,
+    load: f64,
+    seed: Option<u64>,
+) -> Result<RunConfig, LoadgenError> {
     let mut opts = base.clone();
+    if seed.is_some() {
+        opts.seed = seed;
+    }
     match o.vary {
         Vary::Users => opts.users = Some(load.round() as u32),
         Vary::Rate => opts.rate = Some(load),
     }
-    opts.duration = Some(o.warmup + o.step_duration);
+    // A step is ramp-up + warm-up + measured time. The plan's `duration`
+    // counts after the ramp-up and must outlast it, which a short step need
+    // not: validate with a long enough one, then set the step's own.
+    let step = o.warmup + o.step_duration;
+    opts.duration = Some(step + Duration::from_secs(3600));
     let mut config = opts.validate()?;
+    config.plan.duration = step;
+    config.plan.overrides.duration = Some(step);
     if let Some(r) = o.ramp_up {
         config.plan.ramp_up = r;
     }
@@ -460,8 +480,9 @@ async fn run_step(
     base: &Opts,
     slos: &[Threshold],
     load: f64,
+    seed: Option<u64>,
 ) -> Result<Step, LoadgenError> {
-    let config = step_config(o, base, load)?;
+    let config = step_config(o, base, load, seed)?;
     fdlimit::ensure(config.plan.max_connections(), config.target.mode())?;
     let output = crate::driver::run(&config).await?;
     let skip = config.plan.ramp_up + o.warmup;
@@ -485,10 +506,11 @@ pub async fn run(o: CapacityOpts) -> Result<Outcome, LoadgenError> {
         return Err(LoadgenError::Usage("--step-duration must be > 0".into()));
     }
     let base = base_opts(&o)?;
-    let (min, max) = bounds(&o, &base.validate()?)?;
+    let scenario = base.validate()?;
+    let (min, max) = bounds(&o, &scenario)?;
     // Refuse up front a --max that cannot fit the open-files limit, rather
     // than after an hour of steps.
-    let top = step_config(&o, &base, max)?;
+    let top = step_config(&o, &base, max, None)?;
     fdlimit::ensure(top.plan.max_connections(), top.target.mode())?;
 
     let mut search = Search::new(min, max, o.vary.quantum(), o.resolution, o.max_steps);
@@ -516,7 +538,13 @@ pub async fn run(o: CapacityOpts) -> Result<Outcome, LoadgenError> {
     }
     let mut steps = Vec::new();
     while let Some(load) = search.next() {
-        let step = run_step(&o, &base, &slos, load).await?;
+        let seed = match scenario.target {
+            crate::cli::Target::Embedded => None,
+            crate::cli::Target::External { .. } => {
+                Some(scenario.plan.seed.wrapping_add(steps.len() as u64))
+            }
+        };
+        let step = run_step(&o, &base, &slos, load, seed).await?;
         search.record(load, step.passed);
         write_step(steps.len() + 1, &step, &mut stdout.lock()).map_err(out_err)?;
         steps.push(step);
