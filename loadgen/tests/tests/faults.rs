@@ -212,6 +212,53 @@ fn bad_token_close_1000_is_i10() {
     caught("bad-token-close1000", &["I10"], &[]);
 }
 
+/// One device per user, no churn and no `get_online_friends` action: each
+/// user's only reply that is not a barrier's is its first, which the
+/// stale-snapshot fault answers truthfully, and presence events stay
+/// correct. So only the fresh `get_online_friends` that a barrier asks of
+/// every Confirmed connection (INVARIANTS.md, "Quiescence barriers") can
+/// see the stale copy: this shows that barriers really ask.
+const BARRIER_ONLY: &str = r#"
+description = "tests: one device each, snapshots only from barriers"
+seed = 9
+users = 24
+connections_per_user = 1
+ramp_up = "1s"
+duration = "3s"
+
+[friends]
+model = "uniform"
+degree = 3
+
+[behaviour]
+send_message = 0.5
+
+[checker]
+barrier_interval = "1s"
+"#;
+
+#[test]
+fn stale_online_friends_is_caught_by_the_barrier_snapshot() {
+    let dir = TempDir::new("fault-stale-barrier");
+    let (faulty, clean) = std::thread::scope(|s| {
+        let faulty = s.spawn(|| {
+            run_scenario(
+                &dir,
+                "barrier-only-stale",
+                BARRIER_ONLY,
+                &["--fault", "stale-online-friends"],
+            )
+        });
+        let clean = s.spawn(|| run_scenario(&dir, "barrier-only", BARRIER_ONLY, &[]));
+        (
+            faulty.join().expect("faulty run"),
+            clean.join().expect("clean run"),
+        )
+    });
+    assert_clean(&clean);
+    assert_caught(&faulty, "stale-online-friends", &["I4", "I1"], &[]);
+}
+
 /// Switched on in the scenario file (`faults = [...]`) instead of by flag.
 #[test]
 fn history_missing_from_the_scenario_file_is_i11() {
