@@ -8,7 +8,9 @@
 //! `get_online_friends`, for presence; bad tokens), so the clean run of the
 //! very same scenario shows that each report comes from its fault and not
 //! from the scenario. The faults are switched on with `--fault NAME`, except
-//! one listed in the scenario file's `faults`, to cover both ways in.
+//! one listed in the scenario file's `faults`, to cover both ways in. A
+//! second, narrower scenario ([`BARRIER_ONLY`]) shows that a fault only a
+//! barrier can see is caught there.
 //!
 //! Each fault must be named by one of its ids, and nothing outside a short
 //! list of ids it can plausibly also break may be reported: a checker that
