@@ -15,7 +15,12 @@
 //! - a kind is compared only when both reports have at least
 //!   [`MIN_SAMPLES`] samples of it (others print as `skipped`);
 //! - a percentile whose absolute difference is under [`MIN_ABS_DIFF_US`]
-//!   (100 µs) is never a regression, whatever the ratio.
+//!   (100 µs) is never a regression, whatever the ratio;
+//! - `--percentiles p50,p90` judges only those (the others are still
+//!   printed). Tails of short runs on a shared machine are noisy: two runs
+//!   of the same 1,000-user `chat` plan, 25 s each, on a busy 2-core box
+//!   differed by +54% at delivery p99 and +20% at presence p50. For CI on
+//!   shared runners, judge p50/p90 or widen the tolerance, and run longer.
 //!
 //! Compare runs of the same scenario, load and seed: throughput follows the
 //! offered load, so two different plans differ without regressing. The
@@ -50,6 +55,35 @@ pub struct CompareOpts {
     /// How much worse NEW may be before it is a regression: a percentage, `10%` (the % is optional).
     #[arg(long, value_name = "PERCENT", default_value = "10%", value_parser = parse_tolerance)]
     pub tolerance: f64,
+    /// Which percentiles to judge (comma-separated); the others are still printed.
+    #[arg(long, value_name = "LIST", default_value = "p50,p90,p99,p999", value_parser = parse_percentiles)]
+    pub percentiles: Percentiles,
+}
+
+/// The percentiles `--percentiles` judges, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Percentiles(pub Vec<&'static str>);
+
+impl Default for Percentiles {
+    fn default() -> Percentiles {
+        Percentiles(PERCENTILES.iter().map(|(n, _)| *n).collect())
+    }
+}
+
+/// `p50,p90` → those names; each must be one of p50, p90, p99, p999.
+pub fn parse_percentiles(s: &str) -> Result<Percentiles, String> {
+    let names: Result<Vec<&'static str>, String> = s
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            PERCENTILES
+                .iter()
+                .map(|(n, _)| *n)
+                .find(|n| *n == p)
+                .ok_or_else(|| format!("unknown percentile '{p}' (known: p50, p90, p99, p999)"))
+        })
+        .collect();
+    Ok(Percentiles(names?))
 }
 
 /// `10%` or `10` → 0.10.
@@ -141,8 +175,9 @@ fn throughput(r: &Report, kind: LatencyKind) -> f64 {
     }
 }
 
-/// Compares NEW with BASE under `tolerance` (0.10 for 10%).
-pub fn compare(base: &Report, new: &Report, tolerance: f64) -> Comparison {
+/// Compares NEW with BASE under `tolerance` (0.10 for 10%), judging the
+/// percentiles in `judged` (the others are listed, never regressions).
+pub fn compare(base: &Report, new: &Report, tolerance: f64, judged: &Percentiles) -> Comparison {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for kind in LatencyKind::ALL {
@@ -155,7 +190,8 @@ pub fn compare(base: &Report, new: &Report, tolerance: f64) -> Comparison {
         }
         for (name, get) in PERCENTILES {
             let (bv, nv) = (get(b), get(n));
-            let regressed = nv.saturating_sub(bv) >= MIN_ABS_DIFF_US
+            let regressed = judged.0.contains(&name)
+                && nv.saturating_sub(bv) >= MIN_ABS_DIFF_US
                 && nv as f64 > bv as f64 * (1.0 + tolerance);
             rows.push(Row {
                 kind,
@@ -265,7 +301,7 @@ impl Comparison {
 pub fn run(opts: &CompareOpts) -> Result<Outcome, LoadgenError> {
     let read = |p: &PathBuf| Report::read_json(p).map_err(|e| LoadgenError::io(p, e));
     let (base, new) = (read(&opts.base)?, read(&opts.new)?);
-    let cmp = compare(&base, &new, opts.tolerance);
+    let cmp = compare(&base, &new, opts.tolerance, &opts.percentiles);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     writeln!(
@@ -317,7 +353,7 @@ mod tests {
     #[test]
     fn same_report_has_no_regression() {
         let r = report(1000, 10);
-        let c = compare(&r, &r, 0.10);
+        let c = compare(&r, &r, 0.10, &all());
         assert!(c.regressions().is_empty());
         assert_eq!(c.rows.len(), 5, "4 percentiles + throughput of one kind");
         assert_eq!(c.skipped, vec![(LatencyKind::Presence, 5, 5)]);
@@ -326,7 +362,7 @@ mod tests {
     #[test]
     fn slower_new_regresses_each_percentile() {
         let (base, new) = (report(1000, 10), report(1000, 20));
-        let c = compare(&base, &new, 0.10);
+        let c = compare(&base, &new, 0.10, &all());
         let names: Vec<_> = c
             .rows
             .iter()
@@ -348,16 +384,16 @@ mod tests {
             c.regressions()
         );
         // Within a 150% tolerance, doubling is fine.
-        assert!(compare(&base, &new, 1.5).regressions().is_empty());
+        assert!(compare(&base, &new, 1.5, &all()).regressions().is_empty());
         // Faster is never a regression.
-        assert!(compare(&new, &base, 0.0).regressions().is_empty());
+        assert!(compare(&new, &base, 0.0, &all()).regressions().is_empty());
     }
 
     #[test]
     fn small_absolute_differences_are_noise() {
         // 1..=1000 µs vs 2..=2000 µs: p50 moves 500 → 1000 µs (flagged),
         // but 1..=100 vs 2..=200 only moves p50 by 50 µs (not flagged).
-        let c = compare(&report(100, 1), &report(100, 2), 0.10);
+        let c = compare(&report(100, 1), &report(100, 2), 0.10, &all());
         let p50 = c.rows.iter().find(|r| r.name() == "message_delivery.p50");
         assert_eq!(p50.map(|r| r.regressed), Some(false));
         let p999 = c.rows.iter().find(|r| r.name() == "message_delivery.p999");
@@ -367,7 +403,7 @@ mod tests {
     #[test]
     fn lower_throughput_regresses() {
         let (base, new) = (report(1000, 10), report(500, 10));
-        let c = compare(&base, &new, 0.10);
+        let c = compare(&base, &new, 0.10, &all());
         let tp = c
             .rows
             .iter()
@@ -380,7 +416,7 @@ mod tests {
     #[test]
     fn table_and_outcome() {
         let (base, new) = (report(1000, 10), report(1000, 20));
-        let c = compare(&base, &new, 0.10);
+        let c = compare(&base, &new, 0.10, &all());
         let mut out = Vec::new();
         c.write(0.10, &mut out).expect("write to a Vec");
         let out = String::from_utf8(out).expect("utf-8");
@@ -389,6 +425,26 @@ mod tests {
         assert!(out.contains("4 regression(s) beyond 10%"), "{out}");
         let o = Outcome::decide(0, c.regressions(), false, false);
         assert_eq!(o.exit_code(), 3);
+    }
+
+    fn all() -> Percentiles {
+        Percentiles::default()
+    }
+
+    #[test]
+    fn only_judged_percentiles_regress() {
+        let (base, new) = (report(1000, 10), report(1000, 20));
+        let judged = parse_percentiles("p50, p90").expect("valid");
+        let c = compare(&base, &new, 0.10, &judged);
+        let names: Vec<_> = c
+            .rows
+            .iter()
+            .filter(|r| r.regressed)
+            .map(Row::name)
+            .collect();
+        assert_eq!(names, ["message_delivery.p50", "message_delivery.p90"]);
+        assert_eq!(c.rows.len(), 5, "the others are still listed");
+        assert!(parse_percentiles("p95").is_err());
     }
 
     #[test]
