@@ -53,6 +53,15 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
     // Thresholds are checked now, not after a long run (exit 2 naming the expression).
     let thresholds = threshold::parse_all(&config.plan.thresholds)
         .map_err(|e| LoadgenError::Config(e.to_string()))?;
+    // Coverage minimums name the checker's hard cases (INVARIANTS.md).
+    for name in config.plan.coverage.keys() {
+        name.parse::<checker::CoverageKind>().map_err(|_| {
+            LoadgenError::Config(format!(
+                "scenario field 'coverage.{name}': not a coverage counter (one of {})",
+                checker::CoverageKind::ALL.map(|k| k.as_str()).join(", ")
+            ))
+        })?;
+    }
     fdlimit::ensure(config.plan.max_connections(), config.target.mode())?;
     tracing::info!(
         scenario = %config.plan.name,
@@ -72,11 +81,21 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
     report.thresholds = threshold::evaluate_all(&thresholds, &report);
     write_outputs(&config, &report, &output, &thresholds)?;
     let violations = report.invariants.violations.len();
+    let mut breaches = threshold::breaches(&report.thresholds);
+    // The coverage gate: a run that never met a hard case the scenario
+    // requires proved too little to pass.
+    for (name, min) in &config.plan.coverage {
+        let got = report.invariants.coverage.get(name).copied().unwrap_or(0);
+        if got < *min {
+            println!("coverage gate FAILED: {name} = {got}, the scenario requires >= {min}");
+            breaches.push(format!("coverage.{name}>={min}"));
+        }
+    }
     // `generator.saturated==false` is itself a threshold, so saturation is
     // fatal exactly when one asks, through the breach list.
     Ok(Outcome::decide(
         violations,
-        threshold::breaches(&report.thresholds),
+        breaches,
         report.generator.saturated,
         false,
     ))

@@ -29,9 +29,13 @@ fn main() -> ExitCode {
         Command::Compare(_) => true,
     };
     let built = if external {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     };
     let runtime = match built {
         Ok(rt) => rt,

@@ -95,11 +95,14 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
 /// suspicions, I5 losses, then I11 on fresh history reads.
 async fn judge(shared: &Shared, delta_us: u64) {
     let at = shared.now_us();
+    // Views judged at the barrier: Confirmed connections that are not
+    // closing. A slow consumer that stopped reading is Closing: its view is
+    // stale by design and proves nothing.
     let open: Vec<_> = shared
         .conns
         .lock()
         .iter()
-        .filter(|c| c.life.lock().closed_at.is_none())
+        .filter(|c| c.confirmed() && c.is_open())
         .cloned()
         .collect();
     let accepted = {

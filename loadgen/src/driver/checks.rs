@@ -56,7 +56,7 @@ pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
 impl Facts {
     /// The report section, with the run facts filled into each violation.
     pub fn report(&mut self, plan: &Plan, p999_delivery_us: u64, lag_p99_us: u64) -> Invariants {
-        let coverage = self.lifecycles.coverage().clone();
+        let coverage = *self.lifecycles.coverage();
         self.findings.tally.coverage.merge(&coverage);
         let replay = plan.replay_command();
         let tally = &self.findings.tally;

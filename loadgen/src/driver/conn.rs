@@ -173,6 +173,8 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
     let stall_at = slot
         .slow
         .then(|| tokio::time::Instant::now() + shared.plan.slow_consumer.after);
+    let resume_at = stall_at.map(|t| t + shared.plan.slow_consumer.stall);
+    let mut resumed = false;
     let mut reading = true;
     let mut close_code = None;
     // Whether the close we received answers one we sent.
@@ -199,7 +201,9 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
                                 Message::Text(t) => { on_text(&shared, &slot, t.as_str()); }
                                 Message::Close(frame) => {
                                     close_code = frame.map(|f| u16::from(f.code));
-                                    we_closed = true;
+                                    // Only a plain closure answers ours; any
+                                    // other code (4010…) is the server's own.
+                                    we_closed = matches!(close_code, None | Some(1000));
                                 }
                                 _ => {}
                             }
@@ -208,11 +212,18 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
                     break;
                 }
             },
-            _ = async { tokio::time::sleep_until(stall_at.expect("guarded by the if")).await }, if reading && stall_at.is_some() => {
+            _ = async { tokio::time::sleep_until(stall_at.expect("guarded by the if")).await }, if reading && !resumed && stall_at.is_some() => {
                 // Slow consumer: stop reading; the server's queue fills and
                 // it must close us with 4010. From now on we are Closing.
                 reading = false;
                 begin_closing(&shared, &slot);
+            }
+            _ = async { tokio::time::sleep_until(resume_at.expect("guarded by the if")).await }, if !reading && !resumed && resume_at.is_some() => {
+                // The stall is over: drain what is buffered. The connection
+                // stays Closing; what it reads now shows how the server
+                // ended it (4010 when its queue overflowed).
+                reading = true;
+                resumed = true;
             }
             frame = ws.next(), if reading => match frame {
                 Some(Ok(Message::Text(t))) => {
@@ -284,7 +295,10 @@ fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>, we_closed: 
     };
     shared.open_connections.fetch_sub(1, Ordering::AcqRel);
     shared.with_recorder(slot.id, |r| match close_code {
-        Some(4010) => r.count("slow_consumer_closes"),
+        Some(4010) if slot.slow => r.count("slow_consumer_closes"),
+        // A connection that kept reading was closed as a slow consumer:
+        // the server's writer (or this generator) could not keep up.
+        Some(4010) => r.count_error("ws_closed_4010_while_reading"),
         _ if was_closing => {}
         Some(code) => r.count_error(&format!("ws_closed_{code}")),
         None => r.count_error("ws_dropped"),
@@ -303,7 +317,15 @@ fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) -> Option<String> {
             return None;
         }
     };
-    let out = slot.check.lock().on_event(shared, now, &event);
+    let mut out = slot.check.lock().on_event(shared, now, &event);
+    if out.confirmed {
+        slot.life.lock().confirmed_at.get_or_insert(now);
+    }
+    if slot.slow && !slot.is_open() {
+        // A slow consumer stopped reading on purpose: how late its frames
+        // arrive measures the generator, not the server.
+        out.sample = None;
+    }
     shared.with_recorder(slot.id, |r| {
         if let Some(s) = out.sample {
             r.record(s.kind, s.from_intended, s.from_actual);

@@ -47,6 +47,8 @@ pub struct Outcome {
     pub sample: Option<Sample>,
     /// A `new_message` for this user from someone else (mark_read candidate).
     pub received_conversation: Option<u64>,
+    /// This frame confirmed the connection (its first reply after auth).
+    pub confirmed: bool,
 }
 
 impl ConnCheck {
@@ -109,6 +111,7 @@ impl ConnCheck {
         let mut out = Outcome {
             sample: None,
             received_conversation: None,
+            confirmed: matches!(noted, Noted::Confirmed),
         };
         match (event, noted) {
             (ServerEvent::NewMessage(m), Noted::Message(d)) => {

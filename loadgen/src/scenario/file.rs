@@ -273,6 +273,11 @@ pub struct SlowConsumer {
     /// How long after it opened a slow connection stops reading.
     #[serde(with = "humantime_serde")]
     pub after: Duration,
+    /// How long it stays stalled before it drains what is buffered (a
+    /// frozen phone coming back): long enough for the server's queue to
+    /// fill, after which the drain shows the server's close (4010).
+    #[serde(with = "humantime_serde")]
+    pub stall: Duration,
 }
 
 impl Default for SlowConsumer {
@@ -280,6 +285,7 @@ impl Default for SlowConsumer {
         SlowConsumer {
             fraction: 0.0,
             after: Duration::from_secs(5),
+            stall: Duration::from_secs(10),
         }
     }
 }

@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 const MAX_BATCH: usize = 64;
 /// How long a close frame may take to go out.
 const CLOSE_SEND: Duration = Duration::from_millis(500);
+/// How long a slow consumer's 4010 may take to go out (behind a full socket).
+const SLOW_CLOSE_SEND: Duration = Duration::from_secs(10);
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -61,7 +63,14 @@ pub async fn run(mut sink: Sink, mut rx: mpsc::Receiver<Frame>, control: Arc<Con
             code,
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(CLOSE_SEND, sink.send(Message::Close(Some(frame)))).await;
+        // A slow consumer's socket is full: its close frame waits behind
+        // what the kernel holds, so it gets longer to go out.
+        let limit = if code == close::SLOW_CONSUMER {
+            SLOW_CLOSE_SEND
+        } else {
+            CLOSE_SEND
+        };
+        let _ = tokio::time::timeout(limit, sink.send(Message::Close(Some(frame)))).await;
     } else {
         let _ = tokio::time::timeout(CLOSE_SEND, sink.flush()).await;
     }
