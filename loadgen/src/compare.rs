@@ -16,8 +16,8 @@
 //!   [`MIN_SAMPLES`] samples of it (others print as `skipped`);
 //! - a percentile whose absolute difference is under [`MIN_ABS_DIFF_US`]
 //!   (100 µs) is never a regression, whatever the ratio;
-//! - `--percentiles p50,p90` judges only those (the others are still
-//!   printed). Tails of short runs on a shared machine are noisy: two runs
+//! - `--percentiles p50,p90` and `--kinds message_delivery,presence` judge
+//!   only those (the others are still printed). Tails of short runs on a shared machine are noisy: two runs
 //!   of the same 1,000-user `chat` plan, 25 s each, on a busy 2-core box
 //!   differed by +54% at delivery p99 and +20% at presence p50. For CI on
 //!   shared runners, judge p50/p90 or widen the tolerance, and run longer.
@@ -58,6 +58,48 @@ pub struct CompareOpts {
     /// Which percentiles to judge (comma-separated); the others are still printed.
     #[arg(long, value_name = "LIST", default_value = "p50,p90,p99,p999", value_parser = parse_percentiles)]
     pub percentiles: Percentiles,
+    /// Which latency kinds to judge (comma-separated, default all); the others are still printed.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_kind)]
+    pub kinds: Vec<LatencyKind>,
+}
+
+/// A latency kind by its report name.
+pub fn parse_kind(s: &str) -> Result<LatencyKind, String> {
+    LatencyKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s.trim())
+        .ok_or_else(|| {
+            format!(
+                "unknown kind '{s}' (known: {})",
+                LatencyKind::ALL.map(|k| k.as_str()).join(", ")
+            )
+        })
+}
+
+/// What counts as a regression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judge {
+    /// How much worse is tolerated (0.10 for 10%).
+    pub tolerance: f64,
+    /// The percentiles judged.
+    pub percentiles: Percentiles,
+    /// The kinds judged (empty: all).
+    pub kinds: Vec<LatencyKind>,
+}
+
+impl Judge {
+    /// Every percentile and kind judged, under `tolerance`.
+    pub fn all(tolerance: f64) -> Judge {
+        Judge {
+            tolerance,
+            percentiles: Percentiles::default(),
+            kinds: Vec::new(),
+        }
+    }
+
+    fn judges(&self, kind: LatencyKind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
 }
 
 /// The percentiles `--percentiles` judges, by name.
@@ -175,9 +217,10 @@ fn throughput(r: &Report, kind: LatencyKind) -> f64 {
     }
 }
 
-/// Compares NEW with BASE under `tolerance` (0.10 for 10%), judging the
-/// percentiles in `judged` (the others are listed, never regressions).
-pub fn compare(base: &Report, new: &Report, tolerance: f64, judged: &Percentiles) -> Comparison {
+/// Compares NEW with BASE as `judge` says (values it does not judge are
+/// listed, never regressions).
+pub fn compare(base: &Report, new: &Report, judge: &Judge) -> Comparison {
+    let tolerance = judge.tolerance;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for kind in LatencyKind::ALL {
@@ -190,7 +233,8 @@ pub fn compare(base: &Report, new: &Report, tolerance: f64, judged: &Percentiles
         }
         for (name, get) in PERCENTILES {
             let (bv, nv) = (get(b), get(n));
-            let regressed = judged.0.contains(&name)
+            let regressed = judge.judges(kind)
+                && judge.percentiles.0.contains(&name)
                 && nv.saturating_sub(bv) >= MIN_ABS_DIFF_US
                 && nv as f64 > bv as f64 * (1.0 + tolerance);
             rows.push(Row {
@@ -207,7 +251,7 @@ pub fn compare(base: &Report, new: &Report, tolerance: f64, judged: &Percentiles
             measure: Measure::Throughput,
             base: bt,
             new: nt,
-            regressed: nt < bt * (1.0 - tolerance),
+            regressed: judge.judges(kind) && nt < bt * (1.0 - tolerance),
         });
     }
     let mut warnings = Vec::new();
@@ -301,7 +345,15 @@ impl Comparison {
 pub fn run(opts: &CompareOpts) -> Result<Outcome, LoadgenError> {
     let read = |p: &PathBuf| Report::read_json(p).map_err(|e| LoadgenError::io(p, e));
     let (base, new) = (read(&opts.base)?, read(&opts.new)?);
-    let cmp = compare(&base, &new, opts.tolerance, &opts.percentiles);
+    let cmp = compare(
+        &base,
+        &new,
+        &Judge {
+            tolerance: opts.tolerance,
+            percentiles: opts.percentiles.clone(),
+            kinds: opts.kinds.clone(),
+        },
+    );
     let stdout = io::stdout();
     let mut out = stdout.lock();
     writeln!(
@@ -353,7 +405,7 @@ mod tests {
     #[test]
     fn same_report_has_no_regression() {
         let r = report(1000, 10);
-        let c = compare(&r, &r, 0.10, &all());
+        let c = compare(&r, &r, &Judge::all(0.10));
         assert!(c.regressions().is_empty());
         assert_eq!(c.rows.len(), 5, "4 percentiles + throughput of one kind");
         assert_eq!(c.skipped, vec![(LatencyKind::Presence, 5, 5)]);
@@ -362,7 +414,7 @@ mod tests {
     #[test]
     fn slower_new_regresses_each_percentile() {
         let (base, new) = (report(1000, 10), report(1000, 20));
-        let c = compare(&base, &new, 0.10, &all());
+        let c = compare(&base, &new, &Judge::all(0.10));
         let names: Vec<_> = c
             .rows
             .iter()
@@ -384,16 +436,20 @@ mod tests {
             c.regressions()
         );
         // Within a 150% tolerance, doubling is fine.
-        assert!(compare(&base, &new, 1.5, &all()).regressions().is_empty());
+        assert!(compare(&base, &new, &Judge::all(1.5))
+            .regressions()
+            .is_empty());
         // Faster is never a regression.
-        assert!(compare(&new, &base, 0.0, &all()).regressions().is_empty());
+        assert!(compare(&new, &base, &Judge::all(0.0))
+            .regressions()
+            .is_empty());
     }
 
     #[test]
     fn small_absolute_differences_are_noise() {
         // 1..=1000 µs vs 2..=2000 µs: p50 moves 500 → 1000 µs (flagged),
         // but 1..=100 vs 2..=200 only moves p50 by 50 µs (not flagged).
-        let c = compare(&report(100, 1), &report(100, 2), 0.10, &all());
+        let c = compare(&report(100, 1), &report(100, 2), &Judge::all(0.10));
         let p50 = c.rows.iter().find(|r| r.name() == "message_delivery.p50");
         assert_eq!(p50.map(|r| r.regressed), Some(false));
         let p999 = c.rows.iter().find(|r| r.name() == "message_delivery.p999");
@@ -403,7 +459,7 @@ mod tests {
     #[test]
     fn lower_throughput_regresses() {
         let (base, new) = (report(1000, 10), report(500, 10));
-        let c = compare(&base, &new, 0.10, &all());
+        let c = compare(&base, &new, &Judge::all(0.10));
         let tp = c
             .rows
             .iter()
@@ -416,7 +472,7 @@ mod tests {
     #[test]
     fn table_and_outcome() {
         let (base, new) = (report(1000, 10), report(1000, 20));
-        let c = compare(&base, &new, 0.10, &all());
+        let c = compare(&base, &new, &Judge::all(0.10));
         let mut out = Vec::new();
         c.write(0.10, &mut out).expect("write to a Vec");
         let out = String::from_utf8(out).expect("utf-8");
@@ -427,15 +483,15 @@ mod tests {
         assert_eq!(o.exit_code(), 3);
     }
 
-    fn all() -> Percentiles {
-        Percentiles::default()
-    }
-
     #[test]
     fn only_judged_percentiles_regress() {
         let (base, new) = (report(1000, 10), report(1000, 20));
         let judged = parse_percentiles("p50, p90").expect("valid");
-        let c = compare(&base, &new, 0.10, &judged);
+        let judge = Judge {
+            percentiles: judged,
+            ..Judge::all(0.10)
+        };
+        let c = compare(&base, &new, &judge);
         let names: Vec<_> = c
             .rows
             .iter()
@@ -445,6 +501,13 @@ mod tests {
         assert_eq!(names, ["message_delivery.p50", "message_delivery.p90"]);
         assert_eq!(c.rows.len(), 5, "the others are still listed");
         assert!(parse_percentiles("p95").is_err());
+        let judge = Judge {
+            kinds: vec![LatencyKind::Presence],
+            ..Judge::all(0.10)
+        };
+        assert!(compare(&base, &new, &judge).regressions().is_empty());
+        assert_eq!(parse_kind("presence"), Ok(LatencyKind::Presence));
+        assert!(parse_kind("x").is_err());
     }
 
     #[test]
