@@ -43,6 +43,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_WS_READ_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
     pub ws_read_buffer: u32,
 
+    /// Kernel send buffer per accepted socket, in bytes (SO_SNDBUF; 0: the
+    /// kernel's autotuning, which can grow to megabytes). Bounding it bounds
+    /// per-connection kernel memory and lets a stalled reader fill its
+    /// outbound queue (and be closed with 4010) sooner.
+    #[arg(long, env = "CHAT_WS_SEND_BUFFER", default_value_t = 0)]
+    pub ws_send_buffer: u32,
+
     /// Fault to inject (repeatable; for testing checkers only — never in production).
     #[arg(long = "fault", env = "CHAT_FAULT", value_enum, value_delimiter = ',')]
     pub faults: Vec<Fault>,
@@ -62,6 +69,7 @@ impl Default for Config {
             max_connections_per_user: 16,
             max_message_bytes: 65536,
             ws_read_buffer: 1024,
+            ws_send_buffer: 0,
             faults: Vec::new(),
             log: "info".to_owned(),
         }

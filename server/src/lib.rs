@@ -85,6 +85,15 @@ pub async fn run(
         tracing::warn!(faults = ?state.faults.names(), "FAULT INJECTION ACTIVE: this server breaks the protocol on purpose");
     }
     let app = rest::router(state.clone());
+    let send_buffer = state.config.ws_send_buffer as usize;
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+            if send_buffer > 0 {
+                // Best effort: a refused size leaves the kernel's default.
+                let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+            }
+        });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .await;

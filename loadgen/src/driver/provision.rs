@@ -39,6 +39,9 @@ pub async fn server(plan: &Plan, target: &Target) -> Result<Server, LoadgenError
             if let Some(q) = plan.embedded_server.outbound_queue {
                 config.outbound_queue = q;
             }
+            if let Some(b) = plan.embedded_server.send_buffer {
+                config.ws_send_buffer = b;
+            }
             let embedded = server::Embedded::start(config)
                 .await
                 .map_err(|e| LoadgenError::Internal(format!("embedded server: {e}")))?;

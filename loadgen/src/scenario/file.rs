@@ -344,4 +344,7 @@ pub struct EmbeddedServer {
     /// Events queued per connection before a 4010 close; unset = the server's default (1024).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound_queue: Option<u32>,
+    /// Kernel send buffer per socket in bytes; unset = the kernel's autotuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_buffer: Option<u32>,
 }
