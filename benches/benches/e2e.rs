@@ -54,7 +54,8 @@ async fn setup() -> (Embedded, Vec<Client>) {
     let mut clients = Vec::new();
     for (i, u) in users.iter().enumerate() {
         let friend = &users[i ^ 1];
-        let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url(&u.api_token))
+        let (mut ws, _) = // TCP_NODELAY on our side, as a real client would set.
+            tokio_tungstenite::connect_async_with_config(server.ws_url(&u.api_token), None, true)
             .await
             .expect("the handshake completes");
         // A round trip proves the connection is registered.
