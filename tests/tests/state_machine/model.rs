@@ -322,7 +322,7 @@ impl Model {
                                 user_id: self.ids[from.user],
                                 is_typing: *on,
                             };
-                            o.to_user(*to, &e);
+                            o.deliver_to(*to, &e);
                         }
                     }
                 }
@@ -341,7 +341,7 @@ impl Model {
                                 conversation_id: id,
                                 user_id: self.ids[from.user],
                             };
-                            o.to_user(other, &e);
+                            o.deliver_to(other, &e);
                         }
                     }
                 }
@@ -370,7 +370,7 @@ impl Model {
                         conversation_id: id,
                         other_user_id: self.ids[user],
                     };
-                    o.to_user(other, &e);
+                    o.deliver_to(other, &e);
                     RestExpect::Conversation(201, id)
                 });
             }
@@ -392,7 +392,7 @@ impl Model {
                             created_at: None,
                             media_ids: Some(Vec::new()),
                         });
-                        o.to_user(other, &e);
+                        o.deliver_to(other, &e);
                         RestExpect::Message(id)
                     }
                 });
@@ -402,9 +402,8 @@ impl Model {
                 if !ids.is_empty() {
                     let id = ids[pick % ids.len()];
                     let m = &self.messages[&id];
-                    o.rest = Some(if *user != m.pair.0 && *user != m.pair.1 {
-                        RestExpect::Status(403)
-                    } else if m.sender != *user {
+                    // 403 either way: not a participant, or not the author.
+                    o.rest = Some(if m.sender != *user {
                         RestExpect::Status(403)
                     } else {
                         let other = if m.pair.0 == *user {
@@ -413,7 +412,7 @@ impl Model {
                             m.pair.0
                         };
                         o.next.messages.remove(&id);
-                        o.to_user(other, &ServerEvent::DeleteMessage { message_id: id });
+                        o.deliver_to(other, &ServerEvent::DeleteMessage { message_id: id });
                         RestExpect::Status(200)
                     });
                 }
@@ -427,7 +426,7 @@ impl Model {
                         let other = if p.0 == *user { p.1 } else { p.0 };
                         o.next.convs.remove(&p);
                         o.next.messages.retain(|_, m| m.pair != p);
-                        o.to_user(
+                        o.deliver_to(
                             other,
                             &ServerEvent::ConversationDeleted {
                                 conversation_id: id,
@@ -466,7 +465,7 @@ impl Model {
                         sender_id: self.ids[from],
                         sender_username: self.names[from].clone(),
                     };
-                    o.to_user(to, &e);
+                    o.deliver_to(to, &e);
                     RestExpect::Status(201)
                 });
             }
@@ -482,7 +481,7 @@ impl Model {
                         friend_id: self.ids[user],
                         friend_username: self.names[user].clone(),
                     };
-                    o.to_user(requester, &e);
+                    o.deliver_to(requester, &e);
                     RestExpect::Status(200)
                 });
             }
@@ -581,7 +580,7 @@ impl Outcome {
     }
 
     /// To every connection of `user` open before this step.
-    fn to_user(&mut self, user: usize, e: &ServerEvent) {
+    fn deliver_to(&mut self, user: usize, e: &ServerEvent) {
         for (slot, frames) in self.frames.iter_mut() {
             if slot.user == user && self.next.open.contains(slot) {
                 frames.push(e.clone());
@@ -611,7 +610,7 @@ impl Outcome {
             };
             for f in 0..USERS {
                 if f != slot.user && self.next.are_friends(f, slot.user) {
-                    self.to_user(f, &e);
+                    self.deliver_to(f, &e);
                 }
             }
         }
@@ -631,7 +630,7 @@ impl Outcome {
         };
         for f in 0..USERS {
             if f != user && self.next.are_friends(f, user) {
-                self.to_user(f, &offline);
+                self.deliver_to(f, &offline);
             }
         }
         let not_typing = ServerEvent::UserTyping {
@@ -639,7 +638,7 @@ impl Outcome {
             is_typing: false,
         };
         for t in std::mem::take(&mut self.next.typing_to[user]) {
-            self.to_user(t, &not_typing);
+            self.deliver_to(t, &not_typing);
         }
     }
 
@@ -687,7 +686,7 @@ impl Outcome {
             created_at: None,
             media_ids: None,
         });
-        self.to_user(from.user, &e);
-        self.to_user(to, &e);
+        self.deliver_to(from.user, &e);
+        self.deliver_to(to, &e);
     }
 }
