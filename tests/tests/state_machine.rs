@@ -12,6 +12,8 @@
 //! - A failure prints the shrunk sequence and saves its seed to
 //!   `target/proptest-state-machine.txt`, which later runs replay first
 //!   (delete the file to forget it); `PROPTEST_RNG_SEED` fixes the seed.
+//! - After the last step, the history of every live conversation is
+//!   compared with the model's (G5).
 //! - Racy steps (two devices closing at once, close-then-reopen, a snapshot
 //!   during a transition) are judged against every outcome the contract
 //!   allows; the model continues from the one that happened.
@@ -156,6 +158,15 @@ fn run_machine(
                     .run_step(&model, step)
                     .await
                     .map_err(|e| TestCaseError::fail(format!("at step {i}: {e}")))?;
+            }
+            // G5 at the end: every live conversation's history is what
+            // the model holds.
+            for pair in model.conversation_pairs() {
+                let audit = Step::History { user: pair.0, pair };
+                model = sut
+                    .run_step(&model, &audit)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("final history audit: {e}")))?;
             }
             Ok(())
         })

@@ -257,6 +257,11 @@ impl Model {
             .unwrap_or(NO_CONVERSATION)
     }
 
+    /// The pairs that have a live conversation.
+    pub fn conversation_pairs(&self) -> Vec<(usize, usize)> {
+        self.convs.keys().copied().collect()
+    }
+
     /// The live messages, ascending.
     pub fn message_ids(&self) -> Vec<u64> {
         self.messages.keys().copied().collect()
