@@ -195,23 +195,17 @@ fn the_server_follows_the_model() {
 }
 
 /// Found by this machine: `POST /me/accept_friend_request` naming oneself
-/// panics the handler (`Users::accept_request` → `pair_mut` →
-/// `HashMap::get_disjoint_mut` with the same key twice), so the client gets
-/// no answer. §8 says targeting yourself answers 400 `self_target` (a 404
-/// "no such request" would do too). Ignored until the server is fixed.
+/// used to panic the handler (`Users::accept_request` → `pair_mut` →
+/// `HashMap::get_disjoint_mut` with the same key twice). §8: targeting
+/// yourself answers 400 `self_target`.
 #[tokio::test]
-#[ignore = "server bug: accepting one's own friend request panics the handler"]
 async fn accepting_your_own_friend_request_answers() {
     let s = tests::TestServer::start().await;
     let me = s.user().await;
     let body = serde_json::json!({"sender_id": me.id});
     let reply = s.rest(&me).post("/me/accept_friend_request", &body).await;
-    assert!(
-        reply.status == 400 || reply.status == 404,
-        "{} {}",
-        reply.status,
-        reply.body
-    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.contains("self_target"), "{}", reply.body);
 }
 
 /// The machine must catch `fault`: some case fails, and shrinks.

@@ -89,6 +89,7 @@ fn pair_mut<'a>(
 ) -> Option<(&'a mut User, &'a mut User)> {
     match second {
         Some(second) => Some((first.get_mut(&a)?, second.get_mut(&b)?)),
+        None if a == b => None,
         None => {
             let [ua, ub] = first.get_disjoint_mut([&a, &b]);
             Some((ua?, ub?))
@@ -270,6 +271,10 @@ impl Users {
     /// `me` accepts `sender`'s request: they become friends. Returns `me`'s
     /// username for the event.
     pub fn accept_request(&self, me: UserId, sender: UserId) -> Result<Arc<str>, UsersError> {
+        if me == sender {
+            // Also keeps `pair_mut` from asking for one key twice.
+            return Err(UsersError::SelfTarget);
+        }
         if !self.exists(sender) {
             return Err(UsersError::NoSuchRequest);
         }
