@@ -59,13 +59,7 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
     .await;
     wait_quiet(shared, shared.plan.checker.quiet).await;
     // Every Confirmed connection asks for a fresh snapshot.
-    let confirmed: Vec<_> = shared
-        .conns
-        .lock()
-        .iter()
-        .filter(|c| c.confirmed() && c.is_open())
-        .cloned()
-        .collect();
+    let confirmed = judged_connections(shared);
     for c in &confirmed {
         c.send(Cmd::BarrierSnapshot);
     }
@@ -90,21 +84,25 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
     }
 }
 
-/// The barrier's checks, in the order the checker asks for: each open
-/// view (I1, I4 exact, I8 stuck typing), the closed connections'
-/// suspicions, I5 losses, then I11 on fresh history reads.
-async fn judge(shared: &Shared, delta_us: u64) {
-    let at = shared.now_us();
-    // Views judged at the barrier: Confirmed connections that are not
-    // closing. A slow consumer that stopped reading is Closing: its view is
-    // stale by design and proves nothing.
-    let open: Vec<_> = shared
+/// The connections a barrier asks and judges: Confirmed and not closing. A
+/// slow consumer that stopped reading is Closing: its view is stale by
+/// design and proves nothing.
+fn judged_connections(shared: &Shared) -> Vec<std::sync::Arc<super::conn::ConnSlot>> {
+    shared
         .conns
         .lock()
         .iter()
         .filter(|c| c.confirmed() && c.is_open())
         .cloned()
-        .collect();
+        .collect()
+}
+
+/// The barrier's checks, in the order the checker asks for: each open
+/// view (I1, I4 exact, I8 stuck typing), the closed connections'
+/// suspicions, I5 losses, then I11 on fresh history reads.
+async fn judge(shared: &Shared, delta_us: u64) {
+    let at = shared.now_us();
+    let open = judged_connections(shared);
     let accepted = {
         let mut facts = shared.facts.lock();
         facts.delta_us = delta_us;

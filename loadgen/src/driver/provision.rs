@@ -104,19 +104,7 @@ pub async fn users(
         count: population.len() as u64,
         username_prefix: population.username_prefix(),
     };
-    let resp = http
-        .post(format!("{url}/admin/users/bulk"))
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| unreachable(url, e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(unreachable(
-            url,
-            format!("{} on POST /admin/users/bulk", resp.status()),
-        ));
-    }
+    let resp = admin_post(http, url, admin, "/admin/users/bulk", &body).await?;
     let created: BulkUsersCreated = resp
         .json()
         .await
@@ -132,32 +120,40 @@ pub async fn users(
             token: u.api_token,
         })
         .collect();
-    let pairs: Vec<(u64, u64)> = (0..population.len() as u32)
-        .flat_map(|a| {
-            population
-                .friends_of(a)
-                .iter()
-                .filter(move |b| **b > a)
-                .map(move |b| (a, *b))
-        })
+    let pairs: Vec<(u64, u64)> = population
+        .pairs()
         .map(|(a, b)| (users[a as usize].id, users[b as usize].id))
         .collect();
     for chunk in pairs.chunks(PAIRS_PER_CALL) {
-        let resp = http
-            .post(format!("{url}/admin/friendships"))
-            .bearer_auth(admin)
-            .json(&Friendships {
-                pairs: chunk.to_vec(),
-            })
-            .send()
-            .await
-            .map_err(|e| unreachable(url, e.to_string()))?;
-        if !resp.status().is_success() {
-            return Err(unreachable(
-                url,
-                format!("{} on POST /admin/friendships", resp.status()),
-            ));
-        }
+        let pairs = Friendships {
+            pairs: chunk.to_vec(),
+        };
+        admin_post(http, url, admin, "/admin/friendships", &pairs).await?;
     }
     Ok(users)
+}
+
+/// `POST {url}{path}` with the admin token; a transport error or a non-2xx
+/// status is an unreachable target naming the endpoint.
+async fn admin_post(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    path: &str,
+    body: &impl serde::Serialize,
+) -> Result<reqwest::Response, LoadgenError> {
+    let resp = http
+        .post(format!("{url}{path}"))
+        .bearer_auth(admin)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(unreachable(
+            url,
+            format!("{} on POST {path}", resp.status()),
+        ));
+    }
+    Ok(resp)
 }
