@@ -202,6 +202,14 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
 /// Closes every connection and waits for them to end.
 pub async fn close_all(shared: &Shared) {
     let all: Vec<_> = shared.conns.lock().iter().cloned().collect();
+    // Every user goes offline now: time the presence events from here, and
+    // do not time the implicit `is_typing:false` the server sends for
+    // typing marks still standing (they answer no typing action).
+    let now = shared.now_us();
+    for user in 0..shared.users.len() as u32 {
+        shared.presence_transition(user, false, now);
+        shared.typing_at[user as usize].store(0, Ordering::Release);
+    }
     for c in &all {
         c.close_now();
     }
