@@ -506,6 +506,10 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                 own.swap_remove(i)
             };
             let (id, conv) = id;
+            if super::history::is_deleted(shared, conv) {
+                // Gone with its conversation: deleting it would only 404.
+                return;
+            }
             shared.facts.lock().conversations.learn_message(id, conv);
             super::history::deleting_message(shared, id);
             let body = DeleteMessage {
