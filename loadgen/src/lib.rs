@@ -134,7 +134,7 @@ fn write_outputs(
             .map_err(|e| LoadgenError::io(path, e))?;
         let mut prev = std::time::Duration::ZERO;
         for (at, rec) in &output.intervals {
-            log.write_interval(rec, prev, at.saturating_sub(prev))
+            log.write_interval(&rec.expand(), prev, at.saturating_sub(prev))
                 .map_err(|e| LoadgenError::io(path, e))?;
             prev = *at;
         }

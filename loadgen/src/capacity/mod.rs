@@ -31,7 +31,7 @@
 use crate::cli::{Opts, RunConfig};
 use crate::error::{LoadgenError, Outcome};
 use crate::fdlimit;
-use crate::metrics::{LatencyKind, Recorder};
+use crate::metrics::{CompactRecorder, LatencyKind, Recorder};
 use crate::report::text::fmt_us;
 use crate::report::{Report, RunFacts, ThresholdResult};
 use crate::threshold::{self, Threshold};
@@ -373,14 +373,17 @@ pub fn write_step(n: usize, step: &Step, w: &mut impl Write) -> io::Result<()> {
 /// Merges the steady-state intervals of a run: those ending after `skip`
 /// (ramp-up + warm-up), without the last one (the drain after the load
 /// stopped). Returns the recorder and the length it covers.
-pub fn steady_state(intervals: &[(Duration, Recorder)], skip: Duration) -> (Recorder, Duration) {
+pub fn steady_state(
+    intervals: &[(Duration, CompactRecorder)],
+    skip: Duration,
+) -> (Recorder, Duration) {
     let mut rec = Recorder::new();
     let mut covered = Duration::ZERO;
     let body = intervals.split_last().map_or(&[][..], |(_, body)| body);
     let mut prev = Duration::ZERO;
     for (at, r) in body {
         if *at > skip {
-            rec.merge(r);
+            rec.merge(&r.expand());
             covered += at.saturating_sub(prev.max(skip));
         }
         prev = *at;

@@ -146,7 +146,10 @@ fn steady_state_skips_warmup_and_drain() {
     for s in 1..=10u64 {
         let mut r = Recorder::new();
         r.record(LatencyKind::MessageEcho, s, s);
-        intervals.push((Duration::from_secs(s), r));
+        intervals.push((
+            Duration::from_secs(s),
+            crate::metrics::CompactRecorder::new(&r),
+        ));
     }
     let (rec, covered) = steady_state(&intervals, Duration::from_millis(3500));
     let h = rec.latency(LatencyKind::MessageEcho).expect("merged");

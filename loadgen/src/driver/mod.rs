@@ -25,7 +25,7 @@ pub mod view;
 
 use crate::cli::RunConfig;
 use crate::error::LoadgenError;
-use crate::metrics::Recorder;
+use crate::metrics::{CompactRecorder, Recorder};
 use crate::population::Population;
 use crate::report::Invariants;
 use shared::{Shared, RECORDER_SHARDS};
@@ -41,8 +41,9 @@ pub struct RunOutput {
     pub users: u64,
     pub connections: u64,
     pub elapsed: Duration,
-    /// One merged recorder per second of the run, for the hdr log and plots.
-    pub intervals: Vec<(Duration, Recorder)>,
+    /// One merged recorder per second of the run (end time since the start),
+    /// encoded, for the hdr log, the plots and capacity's steady state.
+    pub intervals: Vec<(Duration, CompactRecorder)>,
 }
 
 /// Runs the plan against the target.
@@ -107,6 +108,8 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     tasks.spawn(badtoken::run(shared.clone()));
     let progress = crate::report::progress::Progress::new(config.progress, &plan);
     let mut intervals = Vec::new();
+    // Everything so far, merged as each interval is taken (δ reads it).
+    let mut total = Recorder::new();
     let load_end = plan.ramp_up + plan.duration;
     let mut next_barrier = plan.barrier_interval().map(|b| plan.ramp_up + b);
     let tick = Duration::from_secs(1);
@@ -122,7 +125,8 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         tokio::time::sleep(tick.min(load_end - wall_sched)).await;
         let snapshot = take_interval(&shared);
         progress.update(&shared, &snapshot);
-        intervals.push((shared.start.elapsed(), snapshot));
+        total.merge(&snapshot);
+        intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
         let sched = Duration::from_micros(
             shared
                 .now_us()
@@ -130,7 +134,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         );
         if let Some(b) = next_barrier {
             if sched >= b && sched < load_end {
-                barrier::run(&shared, false, delta_us(&plan, &intervals)).await;
+                barrier::run(&shared, false, delta_us(&plan, &total)).await;
                 next_barrier = plan.barrier_interval().map(|i| b + i);
             }
         }
@@ -142,16 +146,15 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     })
     .await;
     tasks.abort_all();
-    barrier::run(&shared, true, delta_us(&plan, &intervals)).await;
+    barrier::run(&shared, true, delta_us(&plan, &total)).await;
     barrier::close_all(&shared).await;
     barrier::no_ghosts(&shared).await;
     progress.finish();
-    intervals.push((shared.start.elapsed(), take_interval(&shared)));
+    let last = take_interval(&shared);
+    total.merge(&last);
+    intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
     let elapsed = shared.start.elapsed();
-    let mut recorder = Recorder::new();
-    for (_, r) in &intervals {
-        recorder.merge(r);
-    }
+    let recorder = total;
     let p999 = recorder
         .latency(crate::metrics::LatencyKind::MessageDelivery)
         .map_or(0, |h| h.value_at_quantile(0.999));
@@ -174,11 +177,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
 /// δ (INVARIANTS.md): max(the plan's δ, 20 × p99.9 delivery latency so
 /// far), plus the generator's own p99 lag, since frames are timestamped
 /// when the generator reads them (the checker's assumption A1).
-fn delta_us(plan: &crate::scenario::Plan, intervals: &[(Duration, Recorder)]) -> u64 {
-    let mut merged = Recorder::new();
-    for (_, r) in intervals {
-        merged.merge(r);
-    }
+fn delta_us(plan: &crate::scenario::Plan, merged: &Recorder) -> u64 {
     let p999 = merged
         .latency(crate::metrics::LatencyKind::MessageDelivery)
         .map_or(0, |h| h.value_at_quantile(0.999));

@@ -11,8 +11,10 @@
 //! merged (or their interval snapshots sent over a channel and merged by a
 //! collector), never updated behind a lock.
 
+mod compact;
 mod recorder;
 
+pub use compact::CompactRecorder;
 pub use recorder::{Recorder, HISTOGRAM_MAX_US, SIGNIFICANT_DIGITS};
 
 use std::time::Duration;

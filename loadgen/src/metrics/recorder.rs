@@ -19,7 +19,7 @@ pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Precision of every histogram.
 pub const SIGNIFICANT_DIGITS: u8 = 3;
 
-type Hist = Histogram<u64>;
+pub(super) type Hist = Histogram<u64>;
 
 fn new_hist() -> Hist {
     // Cannot fail: 3 significant digits is within hdrhistogram's 0..=5.
@@ -77,6 +77,17 @@ impl Recorder {
     /// An empty recorder (allocates no histogram until something is recorded).
     pub fn new() -> Recorder {
         Recorder::default()
+    }
+
+    /// Every histogram slot, in a fixed order (for [`super::CompactRecorder`]).
+    pub(super) fn slots_mut(&mut self) -> Vec<&mut Option<Hist>> {
+        self.intended
+            .iter_mut()
+            .chain(self.actual.iter_mut())
+            .chain(self.rest_intended.iter_mut())
+            .chain(self.rest_actual.iter_mut())
+            .chain(std::iter::once(&mut self.lag))
+            .collect()
     }
 
     /// Records one latency of `kind`, from the intended and from the actual send time (µs).

@@ -15,7 +15,7 @@
 use super::plots::{self, Series};
 use super::text::fmt_us;
 use super::{LatencySummary, Report};
-use crate::metrics::{LatencyKind, Recorder};
+use crate::metrics::{CompactRecorder, LatencyKind, Recorder};
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
@@ -50,7 +50,11 @@ code{background:#f4f4f4;padding:1px 4px}";
 /// Renders the report of a run: `report` (with thresholds evaluated), the
 /// merged `recorder` (for the percentile plots) and the per-second
 /// `intervals` (for the over-time plots).
-pub fn render(report: &Report, recorder: &Recorder, intervals: &[(Duration, Recorder)]) -> String {
+pub fn render(
+    report: &Report,
+    recorder: &Recorder,
+    intervals: &[(Duration, CompactRecorder)],
+) -> String {
     let r = report;
     let mut h = String::new();
     // `write!` to a String cannot fail; the results are ignored throughout.
@@ -161,7 +165,7 @@ pub fn write(
     path: &Path,
     report: &Report,
     recorder: &Recorder,
-    intervals: &[(Duration, Recorder)],
+    intervals: &[(Duration, CompactRecorder)],
 ) -> io::Result<()> {
     std::fs::write(path, render(report, recorder, intervals))
 }
@@ -292,7 +296,7 @@ fn latency_table(h: &mut String, r: &Report) {
 }
 
 /// Throughput, connections and generator lag over time, as SVG strings.
-fn over_time(r: &Report, intervals: &[(Duration, Recorder)]) -> Vec<String> {
+fn over_time(r: &Report, intervals: &[(Duration, CompactRecorder)]) -> Vec<String> {
     let mut sent = Vec::new();
     let mut delivered = Vec::new();
     let mut rest = Vec::new();
@@ -301,6 +305,7 @@ fn over_time(r: &Report, intervals: &[(Duration, Recorder)]) -> Vec<String> {
     let mut prev = Duration::ZERO;
     let mut handshakes = 0u64;
     for (at, rec) in intervals {
+        let rec = rec.expand();
         let dt = at.saturating_sub(prev).as_secs_f64();
         prev = *at;
         let t = at.as_secs_f64();
@@ -353,7 +358,7 @@ mod tests {
     use super::*;
     use crate::report::{Invariants, RunFacts, ThresholdResult};
 
-    fn run() -> (Report, Recorder, Vec<(Duration, Recorder)>) {
+    fn run() -> (Report, Recorder, Vec<(Duration, CompactRecorder)>) {
         let mut intervals = Vec::new();
         let mut total = Recorder::new();
         for s in 1..=5u64 {
@@ -367,7 +372,7 @@ mod tests {
             r.messages_sent = 200;
             r.messages_delivered = 400;
             total.merge(&r);
-            intervals.push((Duration::from_secs(s), r));
+            intervals.push((Duration::from_secs(s), CompactRecorder::new(&r)));
         }
         let facts = RunFacts {
             scenario: "smoke <&>".into(),
