@@ -24,7 +24,7 @@ Examples:
   loadgen --scenario chat --target http://127.0.0.1:8000 --admin-token \"$CHAT_ADMIN_TOKEN\"
 
   # Existing users and friendships instead of provisioning
-  loadgen --scenario chat --target http://10.0.0.5:8000 --population users.json
+  loadgen --scenario chat --target http://127.0.0.1:8000 --population users.json
 
   # Machine-readable report and an HdrHistogram interval log, no progress bar
   loadgen --scenario fanout --json report.json --hdr-log latency.hlog --quiet
