@@ -21,6 +21,7 @@
 //!   `server::Fault` on must fail (the runner's `Result`, not a panic).
 
 mod model;
+mod outcome;
 mod sut;
 
 use model::{BadFrame, Content, Slot, Step, DEVICES, USERS};

@@ -11,7 +11,7 @@
 //! and every case runs against a fresh server. That is an implementation
 //! detail the contract does not promise; it keeps the comparison exact.
 
-use server::protocol::{ErrorCode, NewMessage, ServerEvent, Status};
+use server::protocol::{ErrorCode, NewMessage, ServerEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -172,43 +172,22 @@ pub struct Msg {
 pub struct Model {
     pub ids: Vec<u64>,
     pub names: Vec<String>,
-    friends: BTreeSet<(usize, usize)>,
+    pub(super) friends: BTreeSet<(usize, usize)>,
     /// Pending requests, (from, to).
-    requests: BTreeSet<(usize, usize)>,
+    pub(super) requests: BTreeSet<(usize, usize)>,
     pub open: BTreeSet<Slot>,
-    typing_to: Vec<BTreeSet<usize>>,
+    pub(super) typing_to: Vec<BTreeSet<usize>>,
     /// Live conversation of each pair (ascending pair).
-    convs: BTreeMap<(usize, usize), u64>,
+    pub(super) convs: BTreeMap<(usize, usize), u64>,
     /// Live messages by id.
-    messages: BTreeMap<u64, Msg>,
-    next_conv: u64,
-    next_msg: u64,
+    pub(super) messages: BTreeMap<u64, Msg>,
+    pub(super) next_conv: u64,
+    pub(super) next_msg: u64,
 }
 
-/// What a REST call must answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestExpect {
-    /// A status only.
-    Status(u16),
-    /// 201/200 with this `conversation_id`.
-    Conversation(u16, u64),
-    /// 201 with this `message_id`.
-    Message(u64),
-    /// 200 with these (message_id, sender, content), ascending.
-    History(Vec<(u64, u64, String)>),
-}
+pub use super::outcome::{Outcome, RestExpect};
 
-/// One allowed outcome of a step.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Frames per open connection, before the judge's own round trip (whose
-    /// reply is predicted from `next`).
-    pub frames: BTreeMap<Slot, Vec<ServerEvent>>,
-    pub rest: Option<RestExpect>,
-    pub next: Model,
-}
-
-fn pair(a: usize, b: usize) -> (usize, usize) {
+pub(super) fn pair(a: usize, b: usize) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
 
@@ -279,7 +258,7 @@ impl Model {
     }
 
     /// An outcome with no frames yet, from this state.
-    fn outcome(&self) -> Outcome {
+    pub(super) fn outcome(&self) -> Outcome {
         Outcome {
             frames: self.open.iter().map(|s| (*s, Vec::new())).collect(),
             rest: None,
@@ -544,7 +523,7 @@ impl Model {
         vec![o]
     }
 
-    fn target_error(&self, from: usize, to: usize) -> Option<ErrorCode> {
+    pub(super) fn target_error(&self, from: usize, to: usize) -> Option<ErrorCode> {
         if to >= USERS {
             Some(ErrorCode::UnknownUser)
         } else if to == from {
@@ -556,7 +535,7 @@ impl Model {
         }
     }
 
-    fn new_conversation(&mut self, a: usize, b: usize) -> u64 {
+    pub(super) fn new_conversation(&mut self, a: usize, b: usize) -> u64 {
         let id = self.next_conv;
         self.next_conv += 1;
         self.convs.insert(pair(a, b), id);
@@ -564,7 +543,7 @@ impl Model {
     }
 
     /// Stores a message (content derived from its id) and returns its id.
-    fn store(&mut self, p: (usize, usize), sender: usize) -> u64 {
+    pub(super) fn store(&mut self, p: (usize, usize), sender: usize) -> u64 {
         let id = self.next_msg;
         self.next_msg += 1;
         self.messages.insert(
@@ -576,122 +555,5 @@ impl Model {
             },
         );
         id
-    }
-}
-
-impl Outcome {
-    fn push(&mut self, slot: Slot, e: ServerEvent) {
-        self.frames.entry(slot).or_default().push(e);
-    }
-
-    /// To every connection of `user` open before this step.
-    fn deliver_to(&mut self, user: usize, e: &ServerEvent) {
-        for (slot, frames) in self.frames.iter_mut() {
-            if slot.user == user && self.next.open.contains(slot) {
-                frames.push(e.clone());
-            }
-        }
-    }
-
-    fn error(&mut self, slot: Slot, code: ErrorCode) {
-        self.push(
-            slot,
-            ServerEvent::Error {
-                code,
-                message: String::new(),
-            },
-        );
-    }
-
-    /// Opens a device: "online" to the online friends if it is the first.
-    fn open(&mut self, slot: Slot) {
-        let first = !self.next.online(slot.user);
-        self.next.open.insert(slot);
-        self.frames.entry(slot).or_default();
-        if first {
-            let e = ServerEvent::FriendStatusChange {
-                user_id: self.next.ids[slot.user],
-                status: Status::Online,
-            };
-            for f in 0..USERS {
-                if f != slot.user && self.next.are_friends(f, slot.user) {
-                    self.deliver_to(f, &e);
-                }
-            }
-        }
-    }
-
-    /// Closes a device: the last one sends "offline" to the online friends,
-    /// then `is_typing:false` to everyone the user was typing to.
-    fn close(&mut self, slot: Slot) {
-        self.next.open.remove(&slot);
-        if self.next.online(slot.user) {
-            return;
-        }
-        let user = slot.user;
-        let offline = ServerEvent::FriendStatusChange {
-            user_id: self.next.ids[user],
-            status: Status::Offline,
-        };
-        for f in 0..USERS {
-            if f != user && self.next.are_friends(f, user) {
-                self.deliver_to(f, &offline);
-            }
-        }
-        let not_typing = ServerEvent::UserTyping {
-            user_id: self.next.ids[user],
-            is_typing: false,
-        };
-        for t in std::mem::take(&mut self.next.typing_to[user]) {
-            self.deliver_to(t, &not_typing);
-        }
-    }
-
-    /// The reopened device's own reply (it stays open in every outcome).
-    fn push_after_reopen(&mut self, slot: Slot) {
-        let reply = self.next.online_friends(slot.user);
-        self.frames.insert(slot, vec![reply]);
-    }
-
-    fn send(&mut self, from: Slot, to: usize, content: &Content) {
-        let model = &self.next;
-        if let Some(code) = model.target_error(from.user, to) {
-            return self.error(from, code);
-        }
-        let text = content.text();
-        if text.is_empty() {
-            return self.error(from, ErrorCode::EmptyContent);
-        }
-        if text.len() > 4096 {
-            return self.error(from, ErrorCode::ContentTooLong);
-        }
-        let p = pair(from.user, to);
-        let conv = match model.convs.get(&p) {
-            Some(&id) => id,
-            // Implicit conversation: no new_conversation (§8).
-            None => self.next.new_conversation(from.user, to),
-        };
-        let id = self.next.next_msg;
-        self.next.next_msg += 1;
-        self.next.messages.insert(
-            id,
-            Msg {
-                pair: p,
-                sender: from.user,
-                content: text.clone(),
-            },
-        );
-        let e = ServerEvent::NewMessage(NewMessage {
-            message_id: id,
-            sender_id: self.next.ids[from.user],
-            conversation_id: conv,
-            content: text,
-            receiver_id: Some(self.next.ids[to]),
-            timestamp: None,
-            created_at: None,
-            media_ids: None,
-        });
-        self.deliver_to(from.user, &e);
-        self.deliver_to(to, &e);
     }
 }
