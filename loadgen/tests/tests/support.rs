@@ -176,6 +176,8 @@ pub fn loadgen(dir: &TempDir, args: &[&str]) -> Run {
                 let _ = child.wait();
                 break None;
             }
+            // A poll of the child's exit (std has no wait with a timeout);
+            // the interval only bounds how late the exit is noticed.
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => panic!("waiting for loadgen: {e}"),
         }

@@ -337,6 +337,8 @@ impl Sut {
                     gauge.get()
                 )));
             }
+            // A poll, not a synchronization by time: the server's gauge is
+            // the only place the end of a close shows, and it has no event.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
