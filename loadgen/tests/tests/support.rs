@@ -16,7 +16,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The `loadgen` binary of this package, built by cargo for these tests.
 pub const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
@@ -165,21 +165,25 @@ pub fn loadgen(dir: &TempDir, args: &[&str]) -> Run {
         .stderr(create(&err_path))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {LOADGEN}: {e}"));
-    let deadline = Instant::now() + RUN_LIMIT;
-    // Polling a child is the only portable wait with a time limit in std;
-    // the interval only bounds how late we notice the exit.
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
+    // A waiter thread blocks in `wait()` and reports through a channel, so
+    // the time limit is a `recv_timeout`, not a polling loop.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(RUN_LIMIT) {
+        Ok(Ok(status)) => Some(status),
+        Ok(Err(e)) => panic!("waiting for loadgen: {e}"),
+        Err(_) => {
+            // Over the limit: kill it (the waiter then reaps it).
+            // SAFETY: `pid` is our own child's, not yet reaped by the waiter
+            // (it has not exited, or `recv_timeout` would have returned).
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
             }
-            // A poll of the child's exit (std has no wait with a timeout);
-            // the interval only bounds how late the exit is noticed.
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("waiting for loadgen: {e}"),
+            let _ = rx.recv();
+            None
         }
     };
     let read = |p: &Path| fs::read_to_string(p).unwrap_or_default();

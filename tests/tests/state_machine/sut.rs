@@ -18,7 +18,6 @@ use serde_json::json;
 use server::protocol::rest::{ConversationCreated, History, MessageCreated};
 use server::protocol::{ClientMessage, Id, ServerEvent};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use tests::ws::Incoming;
 use tests::{Reply, TestServer, User, WsClient, TIMEOUT};
 
@@ -329,19 +328,21 @@ impl Sut {
     /// end of a close cannot be seen from the client side).
     async fn wait_open_count(&self, n: usize) -> Result<(), TestCaseError> {
         let gauge = &self.s.embedded.state.metrics.open_connections;
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while gauge.get() != n as i64 {
-            if tokio::time::Instant::now() > deadline {
-                return Err(fail(format!(
-                    "the server holds {} connections, the model {n}",
-                    gauge.get()
-                )));
+        // The server's gauge is the only place the end of a close shows, and
+        // it has no event: yield to the server's tasks until it reads `n`,
+        // under the test's timeout.
+        let settled = tokio::time::timeout(TIMEOUT, async {
+            while gauge.get() != n as i64 {
+                tokio::task::yield_now().await;
             }
-            // A poll, not a synchronization by time: the server's gauge is
-            // the only place the end of a close shows, and it has no event.
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        Ok(())
+        })
+        .await;
+        settled.map_err(|_| {
+            fail(format!(
+                "the server holds {} connections, the model {n}",
+                gauge.get()
+            ))
+        })
     }
 }
 
