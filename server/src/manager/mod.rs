@@ -386,17 +386,6 @@ impl ConnectionManager {
         }
     }
 
-    /// Closes every connection of every user (graceful shutdown helper).
-    pub fn close_all(&self, code: u16) {
-        for shard in self.shards.iter() {
-            for entry in shard.lock().users.values() {
-                for c in &entry.conns {
-                    c.control.close(code);
-                }
-            }
-        }
-    }
-
     /// Pushes `frame` to every connection of each user in `users` that is
     /// online. Every user's shard must be in `set`.
     fn push_to_users(&self, set: &mut LockSet<'_>, users: &[UserId], frame: &Frame) -> u64 {
@@ -409,5 +398,51 @@ impl ConnectionManager {
             }
         }
         sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn manager() -> ConnectionManager {
+        ConnectionManager::new(8, 16, Arc::new(Metrics::new()), Arc::new(Faults::default()))
+    }
+
+    fn handle(m: &ConnectionManager) -> (ConnHandle, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(16);
+        (ConnHandle::new(m.next_conn_id(), tx, Arc::default()), rx)
+    }
+
+    #[test]
+    fn online_until_the_last_connection_goes() {
+        let m = manager();
+        let (a1, _r1) = handle(&m);
+        let (a2, _r2) = handle(&m);
+        let (id1, id2) = (a1.id, a2.id);
+        m.connect(7, &[], a1).unwrap();
+        m.connect(7, &[], a2).unwrap();
+        assert!(m.is_user_online(7));
+        assert_eq!(m.get_online_users(), vec![7]);
+        m.disconnect(7, id1, &[]);
+        assert!(m.is_user_online(7), "one device is still open");
+        m.disconnect(7, id2, &[]);
+        assert!(!m.is_user_online(7));
+        assert!(m.get_online_users().is_empty());
+    }
+
+    #[test]
+    fn send_to_multiple_skips_the_excluded_user() {
+        let m = manager();
+        let (a, mut ra) = handle(&m);
+        let (b, mut rb) = handle(&m);
+        m.connect(1, &[], a).unwrap();
+        m.connect(2, &[], b).unwrap();
+        let frame = Frame::from("x");
+        let sent = m.send_to_multiple(&[1, 2], &frame, Some(2), EventKind::Error);
+        assert_eq!(sent, 1);
+        assert_eq!(ra.try_recv().ok().as_deref(), Some("x"));
+        assert!(rb.try_recv().is_err());
     }
 }
