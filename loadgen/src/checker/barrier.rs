@@ -49,7 +49,7 @@ impl ConnView {
         let before = found.violations.len();
         check_bad_token_close(ctx, self.conn, at, code, self.frames_seen, found);
         for v in &mut found.violations[before..] {
-            v.frame = self.ring.iter().next().map(|f| f.frame.clone());
+            v.frame = self.ring.first().map(|f| f.frame);
             v.attach_frames(self.recent_frames());
         }
     }

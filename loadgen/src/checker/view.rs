@@ -288,7 +288,7 @@ impl ConnView {
         let mut v = Violation::new(invariant, at, message);
         v.add_user(self.user);
         involve_conn(ctx, &mut v, self.conn);
-        v.frame = self.ring.last().map(|f| f.frame.clone());
+        v.frame = self.ring.last().map(|f| f.frame);
         v.attach_frames(self.recent_frames());
         v
     }

@@ -144,7 +144,7 @@ pub struct ConnSummary {
     pub bad_token: bool,
 }
 
-/// One received frame, rendered short (see [`super::frames::render`]).
+/// One received frame, rendered short (see [`super::frames`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameRecord {
     pub at_us: u64,

@@ -7,6 +7,7 @@
 //! the generator decides to close (or a slow consumer stops reading), then
 //! `Closed` when the socket ends.
 
+use super::handshake;
 use super::shared::Shared;
 use super::view::ConnCheck;
 use crate::checker::{Closer, ConnId};
@@ -14,11 +15,12 @@ use crate::metrics::LatencyKind;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use server::protocol::{ClientMessage, ServerEvent};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -57,7 +59,11 @@ pub struct ConnSlot {
     /// Checker state (views, sequences, recent frames).
     pub check: Mutex<ConnCheck>,
     open: AtomicBool,
-    tx: mpsc::Sender<Cmd>,
+    /// Commands from the user task, drained by the connection task. A
+    /// queue and a [`Notify`] rather than a channel: a channel allocates a
+    /// block of 32 slots up front, the queue a few slots when first used.
+    outbox: Mutex<VecDeque<Cmd>>,
+    wake: Notify,
 }
 
 impl ConnSlot {
@@ -68,16 +74,29 @@ impl ConnSlot {
 
     /// Asks the connection to do something; false if it is gone or backed up.
     pub fn send(&self, cmd: Cmd) -> bool {
-        self.is_open() && self.tx.try_send(cmd).is_ok()
+        self.is_open() && self.push(cmd, CMD_QUEUE)
     }
 
-    /// Closes it at the end of the run, slow or not (the command queue may
-    /// be full, so this waits for room in a task of its own).
+    /// Closes it at the end of the run, slow or not (past a full queue).
     pub fn close_now(&self) {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let _ = tx.send(Cmd::Close).await;
-        });
+        self.push(Cmd::Close, usize::MAX);
+    }
+
+    fn push(&self, cmd: Cmd, limit: usize) -> bool {
+        {
+            let mut outbox = self.outbox.lock();
+            if outbox.len() >= limit {
+                return false;
+            }
+            outbox.push_back(cmd);
+        }
+        // Stores a permit if the task is busy: no command waits unnoticed.
+        self.wake.notify_one();
+        true
+    }
+
+    fn pop(&self) -> Option<Cmd> {
+        self.outbox.lock().pop_front()
     }
 
     /// Whether it was Confirmed and has not started closing.
@@ -124,12 +143,10 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
         }
         let tcp = socket.connect(shared.addr).await.ok()?;
         let _ = tcp.set_nodelay(true);
-        tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
-            .await
-            .ok()
+        handshake::connect(tcp, &url, ws_config()).await.ok()
     }
     .await;
-    let Some((ws, _)) = connected else {
+    let Some(ws) = connected else {
         shared.with_recorder(id, |r| r.count_error("ws_connect"));
         let now = shared.now_us();
         let mut facts = shared.facts.lock();
@@ -144,7 +161,6 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
     shared.with_recorder(id, |r| {
         r.record(LatencyKind::Handshake, done - opened_at, done - opened_at)
     });
-    let (tx, rx) = mpsc::channel(CMD_QUEUE);
     let slot = Arc::new(ConnSlot {
         id,
         user,
@@ -155,19 +171,20 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
         }),
         check: Mutex::new(ConnCheck::new(&shared, id, user)),
         open: AtomicBool::new(true),
-        tx,
+        outbox: Mutex::new(VecDeque::new()),
+        wake: Notify::new(),
     });
     shared.open_connections.fetch_add(1, Ordering::AcqRel);
     shared.conns.lock().push(slot.clone());
     // The initial snapshot: its reply confirms the connection.
     slot.send(Cmd::OnlineFriends);
-    tokio::spawn(run(shared.clone(), slot.clone(), ws, rx));
+    tokio::spawn(run(shared.clone(), slot.clone(), ws));
     Some(slot)
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc::Receiver<Cmd>) {
+async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws) {
     let online_friends = serde_json::to_string(&ClientMessage::GetOnlineFriends {})
         .expect("a unit-like message serializes");
     let stall_at = slot
@@ -182,36 +199,43 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws, mut rx: mpsc:
     loop {
         tokio::select! {
             biased;
-            cmd = rx.recv() => match cmd {
-                Some(Cmd::Text(text)) => {
-                    if ws.send(Message::text(text)).await.is_err() { break; }
-                }
-                Some(cmd @ (Cmd::OnlineFriends | Cmd::BarrierSnapshot)) => {
-                    let barrier = matches!(cmd, Cmd::BarrierSnapshot);
-                    slot.check.lock().snapshot_requested(shared.now_us(), barrier);
-                    if ws.send(Message::text(online_friends.clone())).await.is_err() { break; }
-                }
-                Some(Cmd::Close) | None => {
-                    begin_closing(&shared, &slot);
-                    let _ = ws.close(None).await;
-                    // Finish the handshake; frames still arriving are judged.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        while let Some(Ok(msg)) = ws.next().await {
-                            match msg {
-                                Message::Text(t) => { on_text(&shared, &slot, t.as_str()); }
-                                Message::Close(frame) => {
-                                    close_code = frame.map(|f| u16::from(f.code));
-                                    // Only a plain closure answers ours; any
-                                    // other code (4010…) is the server's own.
-                                    we_closed = matches!(close_code, None | Some(1000));
-                                }
-                                _ => {}
-                            }
+            _ = slot.wake.notified() => {
+                let mut stop = false;
+                while let Some(cmd) = slot.pop() {
+                    match cmd {
+                        Cmd::Text(text) => {
+                            if ws.send(Message::text(text)).await.is_err() { stop = true; break; }
                         }
-                    }).await;
-                    break;
+                        Cmd::OnlineFriends | Cmd::BarrierSnapshot => {
+                            let barrier = matches!(cmd, Cmd::BarrierSnapshot);
+                            slot.check.lock().snapshot_requested(shared.now_us(), barrier);
+                            if ws.send(Message::text(online_friends.clone())).await.is_err() { stop = true; break; }
+                        }
+                        Cmd::Close => {
+                            begin_closing(&shared, &slot);
+                            let _ = ws.close(None).await;
+                            // Finish the handshake; frames still arriving are judged.
+                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                while let Some(Ok(msg)) = ws.next().await {
+                                    match msg {
+                                        Message::Text(t) => { on_text(&shared, &slot, t.as_str()); }
+                                        Message::Close(frame) => {
+                                            close_code = frame.map(|f| u16::from(f.code));
+                                            // Only a plain closure answers ours; any
+                                            // other code (4010…) is the server's own.
+                                            we_closed = matches!(close_code, None | Some(1000));
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                            }).await;
+                            stop = true;
+                            break;
+                        }
+                    }
                 }
-            },
+                if stop { break; }
+            }
             _ = async { tokio::time::sleep_until(stall_at.expect("guarded by the if")).await }, if reading && !resumed && stall_at.is_some() => {
                 // Slow consumer: stop reading; the server's queue fills and
                 // it must close us with 4010. From now on we are Closing.

@@ -16,6 +16,7 @@ pub mod barrier;
 pub mod checks;
 pub mod conn;
 pub mod friends;
+mod handshake;
 pub mod history;
 pub mod provision;
 pub mod rest;
