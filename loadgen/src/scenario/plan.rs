@@ -216,21 +216,7 @@ impl Plan {
             ));
         }
         c.positive("duration", s.duration)?;
-        if s.ramp_up >= s.duration {
-            let field = if overrides.duration.is_some() {
-                "duration"
-            } else {
-                "ramp_up"
-            };
-            return Err(c.err(
-                field,
-                format!(
-                    "the run ({}) must be longer than ramp_up ({})",
-                    humantime::format_duration(s.duration),
-                    humantime::format_duration(s.ramp_up)
-                ),
-            ));
-        }
+        // `duration` is the load after the ramp-up: any positive length works.
 
         match s.friends {
             Friends::Uniform { degree } => c.at_least("friends.degree", u64::from(degree), 1)?,

@@ -163,8 +163,8 @@ fn validation_errors_name_the_field() {
     }
     assert!(err("users = 1\nduration = \"10s\"\n")
         .starts_with("scenario field 'users': must be >= 2, got 1"));
-    assert!(err("users = 10\nduration = \"1s\"\nramp_up = \"2s\"\n")
-        .starts_with("scenario field 'ramp_up'"));
+    // `duration` counts after the ramp-up, so a ramp longer than it is fine.
+    assert!(plan("users = 10\nduration = \"1s\"\nramp_up = \"2s\"\n").is_ok());
     assert!(
         err("users = 10\nduration = \"10s\"\nconnections_per_user = 17\n")
             .starts_with("scenario field 'connections_per_user': must be <= 16")
@@ -257,10 +257,10 @@ fn overrides_apply_and_name_the_flag() {
     })
     .starts_with("--rate:"));
     assert!(bad(Overrides {
-        duration: Some(Duration::from_secs(1)),
+        duration: Some(Duration::ZERO),
         ..Overrides::default()
     })
-    .starts_with("--duration: the run (1s) must be longer than ramp_up (2s)"));
+    .starts_with("--duration:"));
     assert!(bad(Overrides {
         connections_per_user: Some(CountRange::fixed(20)),
         ..Overrides::default()
