@@ -1,0 +1,8 @@
+"""`python -m pychat [--bind HOST:PORT] [--admin-token T] ...`"""
+
+import sys
+
+from .app import main
+
+if __name__ == "__main__":
+    sys.exit(main())
