@@ -190,8 +190,7 @@ fn delta_us(plan: &crate::scenario::Plan, merged: &Recorder) -> u64 {
 fn take_interval(shared: &Shared) -> Recorder {
     let mut out = Recorder::new();
     for r in shared.recorders.iter() {
-        let part = r.lock().take_interval();
-        out.merge(&part);
+        r.lock().drain_into(&mut out);
     }
     out
 }

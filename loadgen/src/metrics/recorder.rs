@@ -39,8 +39,23 @@ fn record_into(slot: &mut Option<Hist>, value_us: u64) {
     }
 }
 
+/// Adds `src` to `dst`, then zeroes `src` in place (its size stays).
+fn drain_hist(dst: &mut Option<Hist>, src: &mut Option<Hist>) {
+    let Some(h) = src.as_mut() else { return };
+    if h.is_empty() {
+        return;
+    }
+    add_into(dst, h);
+    h.reset();
+}
+
 fn merge_into(dst: &mut Option<Hist>, src: &Option<Hist>) {
-    let Some(src) = src else { return };
+    if let Some(src) = src {
+        add_into(dst, src);
+    }
+}
+
+fn add_into(dst: &mut Option<Hist>, src: &Hist) {
     let dst = dst.get_or_insert_with(new_hist);
     // Both auto-resize, so `add` only fails on a counter overflow; then
     // fall back to adding value by value, saturating.
@@ -189,11 +204,30 @@ impl Recorder {
         }
     }
 
-    /// Everything recorded since the last call, leaving `self` empty: the
-    /// interval snapshot a task sends to the collector (which merges it into
-    /// the run's total and writes it to the hdr log).
-    pub fn take_interval(&mut self) -> Recorder {
-        std::mem::take(self)
+    /// Adds everything recorded since the last call to `out` and empties
+    /// `self`, keeping its histograms' memory. A recorder that is drained
+    /// every second and then records again would otherwise re-grow each
+    /// histogram from nothing every second (a realloc and a zeroing per
+    /// growth step): on a light load that was most of the generator's
+    /// user-space instructions.
+    pub fn drain_into(&mut self, out: &mut Recorder) {
+        for i in 0..KINDS {
+            drain_hist(&mut out.intended[i], &mut self.intended[i]);
+            drain_hist(&mut out.actual[i], &mut self.actual[i]);
+        }
+        for i in 0..ENDPOINTS {
+            drain_hist(&mut out.rest_intended[i], &mut self.rest_intended[i]);
+            drain_hist(&mut out.rest_actual[i], &mut self.rest_actual[i]);
+        }
+        drain_hist(&mut out.lag, &mut self.lag);
+        out.messages_sent += std::mem::take(&mut self.messages_sent);
+        out.messages_delivered += std::mem::take(&mut self.messages_delivered);
+        for (k, v) in std::mem::take(&mut self.errors) {
+            bump(&mut out.errors, &k, v);
+        }
+        for (k, v) in std::mem::take(&mut self.counts) {
+            bump(&mut out.counts, &k, v);
+        }
     }
 
     /// Whether nothing at all was recorded.
@@ -365,13 +399,30 @@ mod tests {
     }
 
     #[test]
-    fn take_interval_resets() {
-        let mut r = random_recorder(3);
-        r.record(LatencyKind::Typing, 10, 10);
+    fn drain_moves_everything_and_recording_goes_on() {
+        let (a, b) = (random_recorder(3), random_recorder(4));
+        let mut r = a.clone();
         r.count("typing_sent");
-        let snap = r.take_interval();
+        let mut first = Recorder::new();
+        r.drain_into(&mut first);
         assert!(r.is_empty());
-        assert!(!snap.is_empty());
-        assert_eq!(snap.counts().get("typing_sent"), Some(&1));
+        assert_eq!(first.counts().get("typing_sent"), Some(&1));
+        first.counts.clear();
+        assert_eq!(fingerprint(&first), fingerprint(&a));
+        // What is recorded after a drain is all the next drain holds.
+        r.merge(&b);
+        r.record(LatencyKind::Typing, 10, 10);
+        let mut second = Recorder::new();
+        r.drain_into(&mut second);
+        let mut expected = b.clone();
+        expected.record(LatencyKind::Typing, 10, 10);
+        assert_eq!(fingerprint(&second), fingerprint(&expected));
+        // Draining into a recorder that holds something adds to it.
+        let mut third = a.clone();
+        let mut src = b.clone();
+        src.drain_into(&mut third);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        assert_eq!(fingerprint(&third), fingerprint(&ab));
     }
 }

@@ -97,9 +97,9 @@ fn bad_scenario_files_exit_2_naming_the_field() {
             &["duration"],
         ),
         (
-            "ramp-up longer than the run",
-            "users = 10\nramp_up = \"5s\"\nduration = \"3s\"\n",
-            &["ramp_up"],
+            "a run of no length",
+            "users = 10\nduration = \"0s\"\n",
+            &["duration", "longer than 0s"],
         ),
         (
             "unknown friend graph model",
