@@ -29,7 +29,7 @@ use crate::error::LoadgenError;
 use crate::metrics::{CompactRecorder, Recorder};
 use crate::population::Population;
 use crate::report::Invariants;
-use shared::{Shared, RECORDER_SHARDS};
+use shared::{recorder_shards, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         open_connections: AtomicI64::new(0),
         next_conn: AtomicU32::new(0),
         conns: Default::default(),
-        recorders: (0..RECORDER_SHARDS).map(|_| Default::default()).collect(),
+        recorders: (0..recorder_shards()).map(|_| Default::default()).collect(),
         stopping: AtomicBool::new(false),
         http,
         book: Default::default(),

@@ -20,14 +20,21 @@ use tokio::sync::watch;
 
 use super::conn::ConnSlot;
 
-/// Recorders are sharded so that no single lock is shared by every task:
-/// a connection records into shard `conn_id % RECORDER_SHARDS`. Each holds
-/// lazily allocated HdrHistograms (~190 KiB each at 3 digits over 1 µs–1 h),
-/// which is why there is not one per connection. Every second each shard is
-/// drained, which walks and zeroes its histograms' counts: 8 shards keep that
-/// small (a few MB/s of memory traffic) while the generator's at most two
-/// worker threads rarely meet on one lock.
-pub const RECORDER_SHARDS: usize = 8;
+/// How many recorder shards a run uses on the current runtime.
+///
+/// Recorders are sharded so that no single lock is shared by every worker:
+/// a connection records into shard `conn_id % shards`. Each holds lazily
+/// allocated HdrHistograms (~190 KiB each at 3 digits over 1 µs–1 h), which
+/// is why there is not one per connection. Every second each shard is
+/// drained, which walks and zeroes its histograms' counts, so shards are
+/// not free: a one-thread runtime (`--target`) can never contend and gets
+/// one; a multi-thread runtime (embedded) gets 8 for its two workers.
+pub fn recorder_shards() -> usize {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => 1,
+        _ => 8,
+    }
+}
 
 /// A provisioned user.
 #[derive(Debug, Clone)]
@@ -111,7 +118,7 @@ impl Shared {
 
     /// Records into the recorder shard of `conn`.
     pub fn with_recorder<R>(&self, conn: u32, f: impl FnOnce(&mut Recorder) -> R) -> R {
-        f(&mut self.recorders[conn as usize % RECORDER_SHARDS].lock())
+        f(&mut self.recorders[conn as usize % self.recorders.len()].lock())
     }
 
     /// Marks the start of an action (a barrier waits for all to finish).
