@@ -112,6 +112,73 @@ fn server_event() -> impl Strategy<Value = ServerEvent> {
     ]
 }
 
+/// JSON objects that look like server events: a `type` (known or not) and
+/// some of the fields events use, each with a value that may or may not
+/// have the right JSON type.
+fn event_like_object() -> impl Strategy<Value = String> {
+    const TYPES: &[&str] = &[
+        "friend_status_change",
+        "user_typing",
+        "online_friends",
+        "new_message",
+        "delete_message",
+        "messages_read",
+        "new_conversation",
+        "conversation_deleted",
+        "new_friend_request",
+        "friend_request_accepted",
+        "error",
+        "nope",
+    ];
+    const FIELDS: &[&str] = &[
+        "user_id",
+        "status",
+        "is_typing",
+        "friends",
+        "message_id",
+        "sender_id",
+        "conversation_id",
+        "content",
+        "receiver_id",
+        "timestamp",
+        "created_at",
+        "media_ids",
+        "other_user_id",
+        "sender_username",
+        "friend_id",
+        "friend_username",
+        "code",
+        "message",
+        "extra",
+    ];
+    let value = prop_oneof![
+        (0u64..20).prop_map(|n| n.to_string()),
+        Just("-1".to_string()),
+        Just("1.5".to_string()),
+        Just("true".to_string()),
+        Just("null".to_string()),
+        Just(r#""online""#.to_string()),
+        Just(r#""offline""#.to_string()),
+        Just(r#""not_friends""#.to_string()),
+        Just(r#""h\u00e9\"llo""#.to_string()),
+        Just("[1,2]".to_string()),
+        Just(r#"["a"]"#.to_string()),
+        Just(r#"{"a":1}"#.to_string()),
+    ];
+    (
+        prop::sample::select(TYPES),
+        prop::collection::vec((prop::sample::select(FIELDS), value), 0..8),
+    )
+        .prop_map(|(kind, fields)| {
+            let mut out = format!(r#"{{"type":"{kind}""#);
+            for (name, value) in fields {
+                out.push_str(&format!(r#","{name}":{value}"#));
+            }
+            out.push('}');
+            out
+        })
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
@@ -126,7 +193,21 @@ proptest! {
     fn server_events_round_trip(event in server_event()) {
         let text = event.to_json();
         let back: ServerEvent = serde_json::from_str(&text).expect("decodes");
-        prop_assert_eq!(back, event);
+        prop_assert_eq!(&back, &event);
+        // loadgen's one-pass decoder gives the same event.
+        prop_assert_eq!(loadgen::driver::event::decode(&text).ok(), Some(event));
+    }
+
+    /// loadgen's one-pass decoder accepts and refuses exactly what serde's
+    /// own decoding of `ServerEvent` does, on objects built from every
+    /// event's field names with values of every JSON type.
+    #[test]
+    fn fast_decode_agrees_with_serde(text in event_like_object()) {
+        prop_assert_eq!(
+            loadgen::driver::event::decode(&text).ok(),
+            serde_json::from_str::<ServerEvent>(&text).ok(),
+            "{}", text
+        );
     }
 
     /// Arbitrary text never panics the decoder, and only the three decode

@@ -60,8 +60,12 @@ pub fn encode_into(header: &ContentHeader, total_len: usize, out: &mut String) {
         header.conn.0, header.seq, header.intended_us, header.actual_us
     );
     let target = total_len.clamp(out.len(), MAX_CONTENT_BYTES.max(out.len()));
-    let pad = target - out.len();
-    out.extend(std::iter::repeat_n('x', pad));
+    // Padding in slices of one static run, not char by char.
+    const RUN: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    while out.len() < target {
+        let n = (target - out.len()).min(RUN.len());
+        out.push_str(&RUN[..n]);
+    }
 }
 
 /// Decodes the header of `content`, or `None` if the generator did not write it.

@@ -69,12 +69,11 @@ async fn one(shared: Arc<Shared>, user: u32) {
                     }
                     Message::Text(t) => {
                         let now = shared.now_us();
-                        let event = serde_json::from_str::<ServerEvent>(t.as_str()).unwrap_or(
-                            ServerEvent::Error {
+                        let event =
+                            super::event::decode(t.as_str()).unwrap_or(ServerEvent::Error {
                                 code: server::protocol::ErrorCode::InvalidJson,
                                 message: "undecodable frame".into(),
-                            },
-                        );
+                            });
                         let mut facts = shared.facts.lock();
                         let (world, findings) = checks::split(&mut facts);
                         view.on_event(&world, now, &event, findings);

@@ -334,7 +334,7 @@ fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>, we_closed: 
 fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) -> Option<String> {
     let now = shared.now_us();
     shared.frames_received.fetch_add(1, Ordering::Relaxed);
-    let event: ServerEvent = match serde_json::from_str(text) {
+    let event: ServerEvent = match super::event::decode(text) {
         Ok(e) => e,
         Err(_) => {
             shared.with_recorder(slot.id, |r| r.count_error("undecodable_frame"));

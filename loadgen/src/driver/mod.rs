@@ -15,6 +15,7 @@ pub mod badtoken;
 pub mod barrier;
 pub mod checks;
 pub mod conn;
+pub mod event;
 pub mod friends;
 mod handshake;
 pub mod history;
