@@ -8,7 +8,7 @@
 //! for it. Slots are reused, so after the first 32 frames a connection
 //! allocates nothing here.
 
-use super::content;
+use super::content::ContentHeader;
 use super::lifecycle::ConnId;
 use super::violation::{ConnFrames, FrameRecord};
 use server::protocol::{ErrorCode, ServerEvent, Status};
@@ -77,7 +77,9 @@ enum Origin {
 }
 
 impl Compact {
-    fn of(event: &ServerEvent) -> Compact {
+    /// `header` is the generator's header of a `new_message`'s content, as
+    /// the checker already decoded it.
+    fn of(event: &ServerEvent, header: Option<ContentHeader>) -> Compact {
         match event {
             ServerEvent::FriendStatusChange { user_id, status } => Compact::Status {
                 user: *user_id,
@@ -102,7 +104,7 @@ impl Compact {
                 conv: m.conversation_id,
                 sender: m.sender_id,
                 receiver: m.receiver_id.unwrap_or(0),
-                origin: match content::decode(&m.content) {
+                origin: match header {
                     Some(h) => Origin::Header {
                         conn: h.conn.0,
                         // Sequences past 2^32 per peer do not happen in a
@@ -221,11 +223,12 @@ pub struct FrameRing {
 }
 
 impl FrameRing {
-    /// Records `event`, received at `at`.
-    pub fn push(&mut self, at: u64, event: &ServerEvent) {
+    /// Records `event`, received at `at` (with its content header, if a
+    /// `new_message` carries one).
+    pub fn push(&mut self, at: u64, event: &ServerEvent, header: Option<ContentHeader>) {
         let slot = Slot {
             at_us: at,
-            frame: Compact::of(event),
+            frame: Compact::of(event, header),
         };
         if self.slots.len() < RING_LEN {
             if self.slots.capacity() == 0 {
@@ -277,8 +280,14 @@ impl FrameRing {
 mod tests {
     use super::*;
 
+    use crate::checker::content;
+
     fn render(event: &ServerEvent, out: &mut String) {
-        let _ = write!(out, "{}", Compact::of(event));
+        let header = match event {
+            ServerEvent::NewMessage(m) => content::decode(&m.content),
+            _ => None,
+        };
+        let _ = write!(out, "{}", Compact::of(event, header));
     }
 
     fn status(user: u64) -> ServerEvent {
@@ -292,7 +301,7 @@ mod tests {
     fn ring_keeps_the_last_frames_in_order() {
         let mut ring = FrameRing::default();
         for i in 0..40u64 {
-            ring.push(i, &status(i));
+            ring.push(i, &status(i), None);
         }
         let ats: Vec<u64> = ring.iter().map(|f| f.at_us).collect();
         assert_eq!(ats, (8..40).collect::<Vec<_>>());
@@ -303,8 +312,8 @@ mod tests {
         assert_eq!(ring.first().map(|f| f.at_us), Some(8));
         let few = {
             let mut r = FrameRing::default();
-            r.push(1, &status(1));
-            r.push(2, &status(2));
+            r.push(1, &status(1), None);
+            r.push(2, &status(2), None);
             r
         };
         assert_eq!(few.iter().count(), 2);

@@ -32,7 +32,7 @@
 //! receipt goes to the *other* participant, so it must never reach the
 //! reader's own connections.
 
-use super::content;
+use super::content::ContentHeader;
 use super::ctx::{involve_user, CheckCtx};
 use super::view::{ConnView, Delivery};
 use super::violation::{Findings, InvariantId};
@@ -104,19 +104,20 @@ impl PeerStream {
 }
 
 impl ConnView {
-    /// A `new_message` arrived at `at`.
+    /// A `new_message` arrived at `at`; `header` is its content's
+    /// generator header (decoded once by [`ConnView::on_event`]).
     pub(super) fn on_message(
         &mut self,
         ctx: &dyn CheckCtx,
         at: u64,
         m: &NewMessage,
+        header: Option<ContentHeader>,
         found: &mut Findings,
     ) -> Option<Delivery> {
         let u = self.user;
         let rest_form = m.receiver_id.is_none();
         // The REST form goes to the receiver only: the receiver is this user.
         let peer = m.receiver_id.unwrap_or(u);
-        let header = content::decode(&m.content);
         let delivery = Delivery {
             message_id: m.message_id,
             conversation_id: m.conversation_id,

@@ -21,7 +21,7 @@
 //! [`ConnView::on_event`] runs the "always" checks of every frame and tells
 //! the driver what it learned ([`Noted`]).
 
-use super::content::ContentHeader;
+use super::content::{self, ContentHeader};
 use super::ctx::{involve_conn, CheckCtx};
 use super::deferred::Deferred;
 use super::frames::FrameRing;
@@ -234,7 +234,13 @@ impl ConnView {
         found: &mut Findings,
     ) -> Noted {
         self.frames_seen += 1;
-        self.ring.push(at, event);
+        // The generator's header of a message, decoded once for the ring
+        // and the checks.
+        let header = match event {
+            ServerEvent::NewMessage(m) => content::decode(&m.content),
+            _ => None,
+        };
+        self.ring.push(at, event, header);
         if self.bad_token {
             return Noted::Nothing;
         }
@@ -248,7 +254,7 @@ impl ConnView {
                 Noted::Nothing
             }
             ServerEvent::OnlineFriends { friends } => self.on_snapshot(ctx, at, friends, found),
-            ServerEvent::NewMessage(m) => match self.on_message(ctx, at, m, found) {
+            ServerEvent::NewMessage(m) => match self.on_message(ctx, at, m, header, found) {
                 Some(d) => Noted::Message(d),
                 None => Noted::Nothing,
             },
