@@ -376,7 +376,6 @@ mod tests {
     use super::*;
     use crate::metrics::Recorder;
     use crate::report::{Invariants, RunFacts};
-    use std::time::Duration;
 
     /// A report with `n` message_delivery samples spread over 1..=n × `scale` µs.
     fn report(n: u64, scale: u64) -> Report {
@@ -387,18 +386,7 @@ mod tests {
         for v in 0..5 {
             rec.record(LatencyKind::Presence, v * 1000 * scale, 0);
         }
-        let facts = RunFacts {
-            scenario: "chat".into(),
-            seed: 1,
-            target: "embedded".into(),
-            elapsed: Duration::from_secs(10),
-            users: 100,
-            connections: 200,
-            cpu_s: 0.0,
-            saturation_lag: Duration::from_millis(50),
-            faults: vec![],
-            replay: String::new(),
-        };
+        let facts = RunFacts::example();
         Report::build(&facts, &rec, Invariants::default())
     }
 

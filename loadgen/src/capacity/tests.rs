@@ -58,18 +58,7 @@ fn report(p99_ms: u64, violations: usize, saturated: bool) -> Report {
     for _ in 0..100 {
         rec.record(LatencyKind::MessageDelivery, p99_ms * 1000, 0);
     }
-    let facts = RunFacts {
-        scenario: "chat".into(),
-        seed: 1,
-        target: "embedded".into(),
-        elapsed: Duration::from_secs(10),
-        users: 100,
-        connections: 200,
-        cpu_s: 0.0,
-        saturation_lag: Duration::from_millis(50),
-        faults: vec![],
-        replay: String::new(),
-    };
+    let facts = RunFacts::example();
     let inv = Invariants {
         violations: (0..violations)
             .map(|_| serde_json::json!({"invariant": "I1", "message": "x"}))

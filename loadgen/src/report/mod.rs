@@ -258,6 +258,26 @@ pub struct RunFacts {
     pub replay: String,
 }
 
+#[cfg(test)]
+impl RunFacts {
+    /// A 10 s embedded `chat` run of 100 users, for tests that need facts
+    /// but not particular ones.
+    pub(crate) fn example() -> RunFacts {
+        RunFacts {
+            scenario: "chat".into(),
+            seed: 1,
+            target: "embedded".into(),
+            elapsed: Duration::from_secs(10),
+            users: 100,
+            connections: 200,
+            cpu_s: 0.0,
+            saturation_lag: Duration::from_millis(50),
+            faults: vec![],
+            replay: String::new(),
+        }
+    }
+}
+
 impl RunFacts {
     /// The facts of a run of `plan`, with the CPU time read now.
     pub fn new(

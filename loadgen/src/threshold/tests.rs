@@ -2,7 +2,6 @@
 use super::*;
 use crate::metrics::Recorder;
 use crate::report::{Invariants, RunFacts};
-use std::time::Duration;
 
 fn t(s: &str) -> Threshold {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -17,15 +16,9 @@ fn report() -> Report {
     rec.count_error("ws_connect");
     let facts = RunFacts {
         scenario: "t".into(),
-        seed: 1,
-        target: "embedded".into(),
-        elapsed: Duration::from_secs(10),
         users: 10,
         connections: 20,
-        cpu_s: 0.0,
-        saturation_lag: Duration::from_millis(50),
-        faults: vec![],
-        replay: String::new(),
+        ..RunFacts::example()
     };
     Report::build(&facts, &rec, Invariants::default())
 }
