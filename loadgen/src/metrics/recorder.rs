@@ -39,23 +39,8 @@ fn record_into(slot: &mut Option<Hist>, value_us: u64) {
     }
 }
 
-/// Adds `src` to `dst`, then zeroes `src` in place (its size stays).
-fn drain_hist(dst: &mut Option<Hist>, src: &mut Option<Hist>) {
-    let Some(h) = src.as_mut() else { return };
-    if h.is_empty() {
-        return;
-    }
-    add_into(dst, h);
-    h.reset();
-}
-
 fn merge_into(dst: &mut Option<Hist>, src: &Option<Hist>) {
-    if let Some(src) = src {
-        add_into(dst, src);
-    }
-}
-
-fn add_into(dst: &mut Option<Hist>, src: &Hist) {
+    let Some(src) = src else { return };
     let dst = dst.get_or_insert_with(new_hist);
     // Both auto-resize, so `add` only fails on a counter overflow; then
     // fall back to adding value by value, saturating.
@@ -211,23 +196,25 @@ impl Recorder {
     /// growth step): on a light load that was most of the generator's
     /// user-space instructions.
     pub fn drain_into(&mut self, out: &mut Recorder) {
-        for i in 0..KINDS {
-            drain_hist(&mut out.intended[i], &mut self.intended[i]);
-            drain_hist(&mut out.actual[i], &mut self.actual[i]);
+        out.merge(self);
+        for h in self.hists_mut().filter(|h| !h.is_empty()) {
+            h.reset();
         }
-        for i in 0..ENDPOINTS {
-            drain_hist(&mut out.rest_intended[i], &mut self.rest_intended[i]);
-            drain_hist(&mut out.rest_actual[i], &mut self.rest_actual[i]);
-        }
-        drain_hist(&mut out.lag, &mut self.lag);
-        out.messages_sent += std::mem::take(&mut self.messages_sent);
-        out.messages_delivered += std::mem::take(&mut self.messages_delivered);
-        for (k, v) in std::mem::take(&mut self.errors) {
-            bump(&mut out.errors, &k, v);
-        }
-        for (k, v) in std::mem::take(&mut self.counts) {
-            bump(&mut out.counts, &k, v);
-        }
+        self.messages_sent = 0;
+        self.messages_delivered = 0;
+        self.errors.clear();
+        self.counts.clear();
+    }
+
+    /// Every histogram allocated so far.
+    fn hists_mut(&mut self) -> impl Iterator<Item = &mut Hist> {
+        self.intended
+            .iter_mut()
+            .chain(&mut self.actual)
+            .chain(&mut self.rest_intended)
+            .chain(&mut self.rest_actual)
+            .chain(std::iter::once(&mut self.lag))
+            .flatten()
     }
 
     /// Whether nothing at all was recorded.
