@@ -176,9 +176,15 @@ async fn open_device(shared: &Arc<Shared>, user: &Arc<UserState>, slow: bool) {
 /// A random open, non-slow device of the user.
 fn pick_conn(user: &UserState) -> Option<Arc<ConnSlot>> {
     let conns = user.conns.lock();
-    let open: Vec<&Arc<ConnSlot>> = conns.iter().filter(|c| c.is_open() && !c.slow).collect();
-    let mut rng = user.rng.lock();
-    open.choose(&mut *rng).map(|c| (*c).clone())
+    let usable = |c: &&Arc<ConnSlot>| c.is_open() && !c.slow;
+    let n = conns.iter().filter(usable).count();
+    if n == 0 {
+        return None;
+    }
+    // The draw `SliceRandom::choose` makes, without collecting the slice
+    // (this runs for every frame a user sends).
+    let k = user.rng.lock().gen_range(0..n as u32) as usize;
+    conns.iter().filter(usable).nth(k).cloned()
 }
 
 /// A random friend (population index) of the user.
