@@ -97,7 +97,13 @@ pub fn render(
     thresholds(&mut h, r);
     invariants(&mut h, r);
 
-    let _ = writeln!(h, "<h2>Latency from intended send time</h2>");
+    let _ = writeln!(
+        h,
+        "<h2>Latency from intended send time</h2>\n<p>Includes the generator's own lag \
+         (p50 {}, p99 {}); the plots below also show latency from the actual send time.</p>",
+        fmt_us(r.generator.lag_us.p50),
+        fmt_us(r.generator.lag_us.p99),
+    );
     latency_table(&mut h, r);
 
     let _ = writeln!(h, "<h2>Latency by percentile</h2>\n<div class=\"grid\">");

@@ -130,6 +130,7 @@ fn text_summary_renders() {
     rec.record(LatencyKind::Presence, 1234, 1000);
     rec.record_rest(RestEndpoint::SendMessage, 2_500_000, 2_400_000);
     rec.count_error("rest_5xx");
+    rec.record_lag(1_003);
     let inv = Invariants {
         violations: vec![
             serde_json::json!({"invariant": "I2", "message": "offline while connected"}),
@@ -142,6 +143,7 @@ fn text_summary_renders() {
     let s = String::from_utf8(out).expect("UTF-8");
     for needle in [
         "Scenario smoke (seed 42) against embedded",
+        "Latency from intended send time (includes the generator's lag: p50 1.00ms, p99 1.00ms)",
         "message_echo",
         "presence",
         "1.23ms",
