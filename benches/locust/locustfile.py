@@ -20,8 +20,8 @@ examples use, on gevent) and per second, as Poisson arrivals:
 with contents of 64-2048 bytes, log-uniform, like `chat`. One greenlet per
 user reads every frame the server sends, parses it, and reports to Locust's
 statistics what a Locust script can measure: message echo (the sender's own
-copy, matched by a sequence number in the content), message delivery (the
-send time is in the content), online_friends round trip, and each REST call.
+copy) and message delivery, both timed from the send time the content
+carries, the online_friends round trip, and each REST call.
 It checks no invariant and measures no presence latency; loadgen does both,
 so this comparison favours Locust.
 
@@ -147,7 +147,6 @@ class ChatUser(FastHttpUser):
         self.user_id, self.token = _population[index % len(_population)]
         self.friends = _friends[self.user_id] or [self.user_id]
         self.seq = 0
-        self.pending_echo = {}  # seq -> send time
         self.pending_online = []  # send times of get_online_friends
         self.last_conversation = None
         ws_url = self.host.replace("http://", "ws://").rstrip("/") + f"/ws/{self.token}"
@@ -183,9 +182,8 @@ class ChatUser(FastHttpUser):
             kind = event.get("type")
             if kind == "new_message":
                 self.last_conversation = event.get("conversation_id", self.last_conversation)
-                seq, sent_at, _ = event["content"].split("|", 2)
+                _, sent_at, _ = event["content"].split("|", 2)
                 if event["sender_id"] == self.user_id:
-                    self.pending_echo.pop(int(seq), None)
                     self._fire("WS", "message_echo", float(sent_at), len(frame))
                 else:
                     self._fire("WS", "message_delivery", float(sent_at), len(frame))
@@ -199,7 +197,6 @@ class ChatUser(FastHttpUser):
 
     def _send_message(self):
         self.seq += 1
-        self.pending_echo[self.seq] = time.time()
         self._send(
             {
                 "type": "send_message",
