@@ -91,6 +91,10 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
             breaches.push(format!("coverage.{name}>={min}"));
         }
     }
+    // An undecided check is not a pass (CLI.md): exit 3, named per cause.
+    for (key, u) in &report.invariants.undecided {
+        breaches.push(format!("undecided.{key} ({} {})", u.invariants, u.count));
+    }
     // `generator.saturated==false` is itself a threshold, so saturation is
     // fatal exactly when one asks, through the breach list.
     Ok(Outcome::decide(

@@ -222,6 +222,11 @@ impl Step {
         let violations = report.invariants.violations.len();
         let reason = if violations > 0 {
             Some(format!("{violations} invariant violation(s)"))
+        } else if let Some((key, u)) = report.invariants.undecided.iter().next() {
+            Some(format!(
+                "checks left undecided: {key} ({} {})",
+                u.invariants, u.count
+            ))
         } else if report.generator.saturated {
             Some(format!(
                 "generator saturated (lag p99 {} > {})",

@@ -181,6 +181,9 @@ pub struct Tally {
     pub redundant: u64,
     /// Suspicions dropped unjudged (a connection's deferred list was full).
     pub unjudged: u64,
+    /// Checks that should have been judged and could not be, by cause.
+    #[serde(default)]
+    pub undecided: super::undecided::Undecided,
     /// Violations counted but not listed ([`super::Findings::MAX_LISTED`]).
     pub not_listed: u64,
     pub coverage: Coverage,
@@ -198,6 +201,7 @@ impl Tally {
         self.violations.merge(&o.violations);
         self.redundant += o.redundant;
         self.unjudged += o.unjudged;
+        self.undecided.merge(&o.undecided);
         self.not_listed += o.not_listed;
         self.coverage.merge(&o.coverage);
     }

@@ -82,6 +82,10 @@ impl Deferred {
             }
         }
         found.tally.unjudged += self.dropped;
+        found.tally.undecided.add(
+            super::undecided::UndecidedKind::SuspicionsDropped,
+            self.dropped,
+        );
         self.dropped = 0;
     }
 

@@ -20,6 +20,7 @@
 //! - [`deferred`]: suspicions judged once every lifecycle is known.
 //! - [`frames`]: the ring of the last 32 frames, for reports.
 //! - [`violation`], [`coverage`]: the report types ([`Violation`], [`Tally`], [`Coverage`]).
+//! - [`undecided`]: checks that should have been judged and could not be, by cause.
 //!
 //! # Soundness first
 //!
@@ -122,6 +123,7 @@ pub mod messages;
 pub mod presence;
 pub mod sent;
 pub mod typing;
+pub mod undecided;
 pub mod view;
 pub mod violation;
 
@@ -136,5 +138,6 @@ pub use deferred::Deferred;
 pub use facts::{Conversations, FriendGraph, Friendship, TypingActions, TypingLedger};
 pub use lifecycle::{Closer, ConnId, Lifecycle, LifecycleError, Lifecycles, Phase};
 pub use sent::{check_losses, EpochCut, SentLog, SentLogError, SentRecord, Via};
+pub use undecided::{Undecided, UndecidedKind};
 pub use view::{ConnView, Delivery, Noted};
 pub use violation::{ConnFrames, ConnSummary, Findings, FrameRecord, InvariantId, Violation};

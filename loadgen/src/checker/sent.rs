@@ -179,6 +179,14 @@ impl SentLog {
         self.streams.values().map(|s| s.records.len()).sum()
     }
 
+    /// The latest send time among the sends waiting to be judged.
+    pub fn youngest(&self) -> Option<u64> {
+        self.streams
+            .values()
+            .filter_map(|s| s.records.back().map(|r| r.sent_at))
+            .max()
+    }
+
     /// Whether no send is waiting.
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()

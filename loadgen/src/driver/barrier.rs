@@ -8,7 +8,7 @@ use super::checks;
 use super::conn::Cmd;
 use super::history;
 use super::shared::Shared;
-use crate::checker::{check_history, check_losses, check_no_ghosts, HistoryCheck};
+use crate::checker::{check_history, check_losses, check_no_ghosts, HistoryCheck, UndecidedKind};
 use server::protocol::rest::History;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -58,19 +58,30 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
     })
     .await;
     wait_quiet(shared, shared.plan.checker.quiet).await;
+    if last {
+        wait_for_last_sends(shared, delta_us).await;
+    }
     // Every Confirmed connection asks for a fresh snapshot.
     let confirmed = judged_connections(shared);
     for c in &confirmed {
         c.send(Cmd::BarrierSnapshot);
     }
-    wait_until(SETTLE_LIMIT, || {
-        confirmed
-            .iter()
-            .all(|c| !c.is_open() || !c.check.lock().snapshot_pending())
-    })
-    .await;
+    let unanswered = |c: &std::sync::Arc<super::conn::ConnSlot>| {
+        c.is_open() && c.check.lock().snapshot_pending()
+    };
+    let answered = wait_until(SETTLE_LIMIT, || !confirmed.iter().any(unanswered)).await;
+    if !answered {
+        let n = confirmed.iter().filter(|c| unanswered(c)).count();
+        shared
+            .facts
+            .lock()
+            .findings
+            .tally
+            .undecided
+            .add(UndecidedKind::SnapshotUnanswered, n as u64);
+    }
     wait_quiet(shared, shared.plan.checker.quiet).await;
-    judge(shared, delta_us).await;
+    judge(shared, delta_us, last).await;
     shared
         .conns
         .lock()
@@ -81,6 +92,26 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
             .pause_offset_us
             .fetch_add(paused_for, Ordering::AcqRel);
         shared.paused.send_replace(false);
+    }
+}
+
+/// The final barrier, with the load stopped: waits until the youngest send
+/// still to be judged is δ old, so that none is left as "maybe late", for
+/// at most `checker.final_wait`. Without it every run would leave its last
+/// δ of sends unjudged, and a saturated run (whose δ grows with its own
+/// p99.9) most of them.
+async fn wait_for_last_sends(shared: &Shared, delta_us: u64) {
+    let limit = shared.now_us() + crate::metrics::micros(shared.plan.checker.final_wait);
+    let (youngest, delta_us) = {
+        let facts = shared.facts.lock();
+        (facts.sent.youngest(), facts.delta_us.max(delta_us))
+    };
+    if let Some(sent_at) = youngest {
+        let ripe = sent_at.saturating_add(delta_us).min(limit);
+        let now = shared.now_us();
+        if ripe > now {
+            tokio::time::sleep(Duration::from_micros(ripe - now)).await;
+        }
     }
 }
 
@@ -100,12 +131,13 @@ fn judged_connections(shared: &Shared) -> Vec<std::sync::Arc<super::conn::ConnSl
 /// The barrier's checks, in the order the checker asks for: each open
 /// view (I1, I4 exact, I8 stuck typing), the closed connections'
 /// suspicions, I5 losses, then I11 on fresh history reads.
-async fn judge(shared: &Shared, delta_us: u64) {
+async fn judge(shared: &Shared, delta_us: u64, last: bool) {
     let at = shared.now_us();
     let open = judged_connections(shared);
     let accepted = {
         let mut facts = shared.facts.lock();
-        facts.delta_us = delta_us;
+        // Never shrinks within a run (the per-second update may be ahead).
+        facts.delta_us = facts.delta_us.max(delta_us);
         let mut guards: Vec<_> = open.iter().map(|c| c.check.lock()).collect();
         let mut pending = std::mem::take(&mut facts.pending);
         let mut sent = std::mem::take(&mut facts.sent);
@@ -124,6 +156,15 @@ async fn judge(shared: &Shared, delta_us: u64) {
             );
         }
         let accepted = sent.take_accepted();
+        if last {
+            // Still younger than δ after the final wait: nobody can tell
+            // late from lost, so these sends are undecided, not clean.
+            facts
+                .findings
+                .tally
+                .undecided
+                .add(UndecidedKind::SendsTooRecent, sent.len() as u64);
+        }
         facts.sent = sent;
         facts
             .lifecycles
@@ -156,13 +197,15 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
         let mut history = Vec::new();
         let mut cursor = after_id;
         let mut truncated = false;
+        let mut failed = false;
         for _ in 0..20 {
             let url = format!(
                 "{}/conversation/{conv}/messages?after_id={cursor}&limit=500",
                 shared.base_url
             );
             let Ok(resp) = shared.http.get(url).bearer_auth(&token).send().await else {
-                return;
+                failed = true;
+                break;
             };
             if !resp.status().is_success() {
                 // Deleted meanwhile, or not readable: nothing provable.
@@ -170,7 +213,8 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
                 break;
             }
             let Ok(page) = resp.json::<History>().await else {
-                return;
+                failed = true;
+                break;
             };
             history.extend(page.messages.iter().map(|m| m.message_id));
             match page.messages.last() {
@@ -187,6 +231,10 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
         if history::is_deleted(shared, conv) {
             continue;
         }
+        if failed {
+            unread(shared, 1);
+            continue;
+        }
         let check = HistoryCheck {
             conversation_id: conv,
             accepted: &ids,
@@ -197,6 +245,17 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
         };
         check_history(at, &check, &mut shared.facts.lock().findings);
     }
+}
+
+/// Counts `n` conversations whose history could not be read (I11 undecided).
+fn unread(shared: &Shared, n: u64) {
+    shared
+        .facts
+        .lock()
+        .findings
+        .tally
+        .undecided
+        .add(UndecidedKind::HistoryUnread, n);
 }
 
 /// Closes every connection and waits for them to end.
@@ -231,10 +290,18 @@ pub async fn no_ghosts(shared: &Shared) {
     let probe_user = shared.users[probe as usize].id;
     let url = format!("{}/me/friends", shared.base_url);
     let token = &shared.users[probe as usize].token;
-    let Ok(resp) = shared.http.get(url).bearer_auth(token).send().await else {
-        return;
+    let probed = async {
+        let resp = shared.http.get(url).bearer_auth(token).send().await.ok()?;
+        resp.json::<server::protocol::rest::Friends>().await.ok()
     };
-    let Ok(friends) = resp.json::<server::protocol::rest::Friends>().await else {
+    let Some(friends) = probed.await else {
+        shared
+            .facts
+            .lock()
+            .findings
+            .tally
+            .undecided
+            .add(UndecidedKind::GhostProbeFailed, 1);
         return;
     };
     let online: Vec<u64> = friends

@@ -79,11 +79,24 @@ impl Facts {
                 serde_json::to_value(&*v).unwrap_or_default()
             })
             .collect();
+        let undecided = tally
+            .undecided
+            .iter()
+            .map(|(k, count)| {
+                let entry = crate::report::UndecidedEntry {
+                    invariants: k.invariants().to_owned(),
+                    count,
+                    why: k.why().to_owned(),
+                };
+                (k.as_str().to_owned(), entry)
+            })
+            .collect();
         Invariants {
             checked,
             violations,
             redundant: tally.redundant,
             coverage,
+            undecided,
         }
     }
 }

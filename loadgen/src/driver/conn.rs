@@ -8,33 +8,60 @@
 //! `Closed` when the socket ends.
 
 use super::handshake;
+use super::outbox::Outbox;
 use super::shared::Shared;
 use super::view::ConnCheck;
-use crate::checker::{Closer, ConnId};
+use crate::checker::{Closer, ConnId, SentRecord, Via};
 use crate::metrics::LatencyKind;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use server::protocol::{ClientMessage, ServerEvent};
-use std::collections::VecDeque;
+use server::protocol::{ClientMessage, ServerEvent, UserId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpSocket;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Commands a user task sends to one of its connections.
 #[derive(Debug)]
 pub enum Cmd {
-    /// Send this text frame (already serialized).
-    Text(String),
+    /// Send this text frame (already serialized), recording `record` for
+    /// the checker just before it is written.
+    Text {
+        text: String,
+        record: Option<Record>,
+    },
     /// Send `get_online_friends` and time the reply.
     OnlineFriends,
     /// Send `get_online_friends` as a barrier's fresh snapshot.
     BarrierSnapshot,
     /// Close the connection (normal closure).
     Close,
+}
+
+/// What the checker must know about a frame before it is sent (A2).
+///
+/// The connection task makes the record itself, immediately before it
+/// writes the frame: a frame that is never written (its connection closed
+/// first) is never recorded, and a record's time is the write's, not the
+/// time the user task queued it (which can be earlier by the generator's
+/// own backlog when it is saturated). Issue 12: recording at the queue
+/// claimed sends that a queued `Close` then dropped.
+#[derive(Debug, Clone, Copy)]
+pub enum Record {
+    /// A `send_message` from this connection.
+    Message {
+        sender_user: UserId,
+        peer: UserId,
+        seq: u64,
+    },
+    /// A `typing` (`on`) or `stop_typing` from this connection.
+    Typing {
+        typer: UserId,
+        receiver: UserId,
+        on: bool,
+    },
 }
 
 /// Lifecycle times, µs since the start of the run.
@@ -59,11 +86,8 @@ pub struct ConnSlot {
     /// Checker state (views, sequences, recent frames).
     pub check: Mutex<ConnCheck>,
     open: AtomicBool,
-    /// Commands from the user task, drained by the connection task. A
-    /// queue and a [`Notify`] rather than a channel: a channel allocates a
-    /// block of 32 slots up front, the queue a few slots when first used.
-    outbox: Mutex<VecDeque<Cmd>>,
-    wake: Notify,
+    /// Commands from the user task, drained by the connection task.
+    outbox: Outbox<Cmd>,
 }
 
 impl ConnSlot {
@@ -72,31 +96,28 @@ impl ConnSlot {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Asks the connection to do something; false if it is gone or backed up.
+    /// Asks the connection to do something; false if it is closing, gone
+    /// or backed up (then nothing of it is sent or recorded).
     pub fn send(&self, cmd: Cmd) -> bool {
-        self.is_open() && self.push(cmd, CMD_QUEUE)
+        self.is_open() && self.outbox.push(cmd, CMD_QUEUE).is_ok()
+    }
+
+    /// Closes it (device churn): from now on it is not open and refuses
+    /// every command; those queued before still go out first.
+    pub fn close(&self) {
+        if self.is_open() && self.outbox.push_last(Cmd::Close).is_ok() {
+            self.open.store(false, Ordering::Release);
+        }
     }
 
     /// Closes it at the end of the run, slow or not (past a full queue).
     pub fn close_now(&self) {
-        self.push(Cmd::Close, usize::MAX);
-    }
-
-    fn push(&self, cmd: Cmd, limit: usize) -> bool {
-        {
-            let mut outbox = self.outbox.lock();
-            if outbox.len() >= limit {
-                return false;
-            }
-            outbox.push_back(cmd);
-        }
-        // Stores a permit if the task is busy: no command waits unnoticed.
-        self.wake.notify_one();
-        true
+        let _ = self.outbox.push_last(Cmd::Close);
+        self.open.store(false, Ordering::Release);
     }
 
     fn pop(&self) -> Option<Cmd> {
-        self.outbox.lock().pop_front()
+        self.outbox.pop()
     }
 
     /// Whether it was Confirmed and has not started closing.
@@ -171,8 +192,7 @@ pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<Conn
         }),
         check: Mutex::new(ConnCheck::new(&shared, id, user)),
         open: AtomicBool::new(true),
-        outbox: Mutex::new(VecDeque::new()),
-        wake: Notify::new(),
+        outbox: Outbox::default(),
     });
     shared.open_connections.fetch_add(1, Ordering::AcqRel);
     shared.conns.lock().push(slot.clone());
@@ -199,11 +219,14 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws) {
     loop {
         tokio::select! {
             biased;
-            _ = slot.wake.notified() => {
+            _ = slot.outbox.notified() => {
                 let mut stop = false;
                 while let Some(cmd) = slot.pop() {
                     match cmd {
-                        Cmd::Text(text) => {
+                        Cmd::Text { text, record } => {
+                            if let Some(record) = record {
+                                note_sent(&shared, slot.id, record);
+                            }
                             if ws.send(Message::text(text)).await.is_err() { stop = true; break; }
                         }
                         Cmd::OnlineFriends | Cmd::BarrierSnapshot => {
@@ -280,6 +303,48 @@ async fn run(shared: Arc<Shared>, slot: Arc<ConnSlot>, mut ws: Ws) {
     finish(&shared, &slot, close_code, we_closed);
 }
 
+/// Records a frame for the checker just before it is written (A2), and
+/// counts a message as sent.
+fn note_sent(shared: &Shared, conn: u32, record: Record) {
+    let now = shared.now_us();
+    {
+        let mut facts = shared.facts.lock();
+        match record {
+            Record::Message {
+                sender_user,
+                peer,
+                seq,
+            } => {
+                let _ = facts.sent.record_send(SentRecord {
+                    sender: ConnId(conn),
+                    sender_user,
+                    peer,
+                    seq,
+                    sent_at: now,
+                    via: Via::Ws,
+                    message_id: None,
+                });
+                facts
+                    .typing
+                    .on_message(sender_user, peer, Some(ConnId(conn)), now);
+            }
+            Record::Typing {
+                typer,
+                receiver,
+                on: true,
+            } => facts.typing.on_start(typer, receiver, ConnId(conn), now),
+            Record::Typing {
+                typer,
+                receiver,
+                on: false,
+            } => facts.typing.on_stop(typer, receiver, ConnId(conn), now),
+        }
+    }
+    if matches!(record, Record::Message { .. }) {
+        shared.with_recorder(conn, |r| r.messages_sent += 1);
+    }
+}
+
 /// The generator decided to close (or to stop reading): Closing from now.
 fn begin_closing(shared: &Shared, slot: &ConnSlot) {
     slot.open.store(false, Ordering::Release);
@@ -292,6 +357,8 @@ fn begin_closing(shared: &Shared, slot: &ConnSlot) {
 /// Records the end of a connection.
 fn finish(shared: &Shared, slot: &ConnSlot, close_code: Option<u16>, we_closed: bool) {
     slot.open.store(false, Ordering::Release);
+    // Commands still queued are dropped unsent and unrecorded; refuse more.
+    slot.outbox.shut();
     let now = shared.now_us();
     {
         let mut facts = shared.facts.lock();

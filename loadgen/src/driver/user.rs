@@ -7,7 +7,7 @@
 //! of their own. Latency counts from the intended time; the gap between
 //! intended and actual start is the generator's lag, recorded too.
 
-use super::conn::{self, Cmd, ConnSlot};
+use super::conn::{self, Cmd, ConnSlot, Record};
 use super::rest;
 use super::shared::Shared;
 use super::view::make_content;
@@ -213,31 +213,29 @@ fn content(
     (make_content(conn, seq, intended, shared.now_us(), len), seq)
 }
 
-/// Records a send for the checker, before it is sent (A2).
-fn record_send(shared: &Shared, user: &UserState, conn: u32, peer: u32, seq: u64, via: Via) -> u64 {
+/// Records a REST send for the checker, before it is sent (A2). (WS sends
+/// are recorded by their connection task, see [`Record`].)
+fn record_rest_send(shared: &Shared, user: &UserState, pseudo: u32, peer: u32, seq: u64) -> u64 {
     let now = shared.now_us();
     let (me, them) = (
         shared.users[user.index as usize].id,
         shared.users[peer as usize].id,
     );
-    let mut facts = shared.facts.lock();
-    let _ = facts.sent.record_send(SentRecord {
-        sender: ConnId(conn),
+    let _ = shared.facts.lock().sent.record_send(SentRecord {
+        sender: ConnId(pseudo),
         sender_user: me,
         peer: them,
         seq,
         sent_at: now,
-        via,
+        via: Via::Rest,
         message_id: None,
     });
-    if via == Via::Ws {
-        facts.typing.on_message(me, them, Some(ConnId(conn)), now);
-    }
     now
 }
 
 /// A WS `send_message` to `peer` (a random friend when `None`) on a random
-/// device, intended at `intended`.
+/// device, intended at `intended`. The connection task records it for the
+/// checker when it writes it (A2); false if it could not be queued.
 fn ws_send(shared: &Shared, user: &UserState, peer: Option<u32>, intended: u64) -> bool {
     let Some(peer) = peer.or_else(|| pick_friend(shared, user)) else {
         return false;
@@ -252,13 +250,15 @@ fn ws_send(shared: &Shared, user: &UserState, peer: Option<u32>, intended: u64) 
         content,
     })
     .expect("client messages serialize");
-    record_send(shared, user, conn.id, peer, seq, Via::Ws);
-    if conn.send(Cmd::Text(text)) {
-        shared.with_recorder(conn.id, |r| r.messages_sent += 1);
-        true
-    } else {
-        false
-    }
+    let record = Record::Message {
+        sender_user: shared.users[user.index as usize].id,
+        peer: receiver,
+        seq,
+    };
+    conn.send(Cmd::Text {
+        text,
+        record: Some(record),
+    })
 }
 
 fn typing(shared: &Shared, user: &UserState, peer: u32, on: bool) -> Option<Arc<ConnSlot>> {
@@ -270,20 +270,20 @@ fn typing(shared: &Shared, user: &UserState, peer: u32, on: bool) -> Option<Arc<
         ClientMessage::StopTyping { receiver_id }
     };
     let now = shared.now_us();
-    {
-        // A2: the typing action is recorded before it is sent.
-        let (me, them) = (shared.users[user.index as usize].id, receiver_id.get());
-        let mut facts = shared.facts.lock();
-        if on {
-            facts.typing.on_start(me, them, ConnId(conn.id), now);
-        } else {
-            facts.typing.on_stop(me, them, ConnId(conn.id), now);
-        }
+    // A2: the connection task records the typing action before writing it.
+    let record = Record::Typing {
+        typer: shared.users[user.index as usize].id,
+        receiver: receiver_id.get(),
+        on,
+    };
+    let queued = conn.send(Cmd::Text {
+        text: serde_json::to_string(&msg).expect("client messages serialize"),
+        record: Some(record),
+    });
+    if !queued {
+        return None;
     }
     shared.typing_at[user.index as usize].store((now << 1) | u64::from(on), Ordering::Release);
-    conn.send(Cmd::Text(
-        serde_json::to_string(&msg).expect("client messages serialize"),
-    ));
     Some(conn)
 }
 
@@ -377,7 +377,7 @@ fn churn(shared: &Arc<Shared>, user: &Arc<UserState>) {
         shared.typing_at[user.index as usize].store(0, Ordering::Release);
     }
     for c in &closing {
-        c.send(Cmd::Close);
+        c.close();
     }
     let (shared, user) = (shared.clone(), user.clone());
     let reopen = closing.len();
@@ -447,7 +447,7 @@ async fn rest_action(shared: &Shared, user: &UserState, action: Action, intended
                     content,
                     media_ids: media,
                 };
-                let sent_at = record_send(shared, user, pseudo, peer, seq, Via::Rest);
+                let sent_at = record_rest_send(shared, user, pseudo, peer, seq);
                 let sent = rest::call(
                     shared,
                     shard,

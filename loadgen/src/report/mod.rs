@@ -173,6 +173,22 @@ pub struct Invariants {
     /// Coverage events produced (INVARIANTS.md "Coverage gate").
     #[serde(default)]
     pub coverage: BTreeMap<String, u64>,
+    /// Checks that should have been judged and could not be, by cause
+    /// (`"sends_too_recent"` → what, how many, why). Not empty: the run is
+    /// not clean (exit 3), whatever else it found.
+    #[serde(default)]
+    pub undecided: BTreeMap<String, UndecidedEntry>,
+}
+
+/// One cause of undecided checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndecidedEntry {
+    /// The invariants it leaves undecided, e.g. `"I5"`.
+    pub invariants: String,
+    /// How many checks (sends, connections, conversations, probes).
+    pub count: u64,
+    /// Why, in one line.
+    pub why: String,
 }
 
 /// One threshold's verdict.

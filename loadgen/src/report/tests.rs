@@ -82,7 +82,7 @@ fn build_summarizes_the_recorder() {
         checked: [("I1".to_owned(), 10)].into_iter().collect(),
         violations: vec![serde_json::json!({"invariant": "I5", "message": "message 7 lost"})],
         redundant: 2,
-        coverage: Default::default(),
+        ..Invariants::default()
     };
     let r = Report::build(&facts(), &rec, inv);
     let echo = r.latency_us.message_echo;

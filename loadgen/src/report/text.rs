@@ -91,6 +91,13 @@ pub fn write_summary(report: &Report, w: &mut impl Write) -> io::Result<()> {
     if let Some(coverage) = list(inv.coverage.iter()) {
         writeln!(w, "  coverage: {coverage}")?;
     }
+    if !inv.undecided.is_empty() {
+        // An undecided check is not a pass (CLI.md): say what and why.
+        writeln!(w, "  NOT CLEAN: checks left undecided:")?;
+        for (key, u) in &inv.undecided {
+            writeln!(w, "    {} {key} = {}: {}", u.invariants, u.count, u.why)?;
+        }
+    }
     for v in inv.violations.iter().take(VIOLATIONS_SHOWN) {
         let id = v.get("invariant").and_then(|x| x.as_str()).unwrap_or("?");
         let msg = v

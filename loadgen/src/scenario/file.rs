@@ -306,6 +306,11 @@ pub struct Checker {
     pub quiet: Duration,
     /// Most messages per conversation read back from history at a barrier (≤ 500).
     pub history_cap: u32,
+    /// How long the final barrier may wait, with the load stopped, for the
+    /// last sends to become δ old so that their losses can be judged.
+    /// What is still younger is reported as undecided, never as clean.
+    #[serde(with = "humantime_serde")]
+    pub final_wait: Duration,
 }
 
 impl Default for Checker {
@@ -315,6 +320,7 @@ impl Default for Checker {
             delta: Duration::from_secs(2),
             quiet: Duration::from_millis(200),
             history_cap: 500,
+            final_wait: Duration::from_secs(60),
         }
     }
 }
