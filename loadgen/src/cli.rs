@@ -255,6 +255,11 @@ impl Opts {
                             .into(),
                     ));
                 }
+                if plan.starve > 0.0 {
+                    return Err(LoadgenError::Config(
+                        "generator.starve needs --target: the embedded server shares the generator's runtime and would starve too".into(),
+                    ));
+                }
                 Target::Embedded
             }
             Some(raw) => {

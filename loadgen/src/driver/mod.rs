@@ -110,6 +110,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         tasks.spawn(user::run(shared.clone(), i));
     }
     tasks.spawn(badtoken::run(shared.clone()));
+    if plan.starve > 0.0 {
+        tasks.spawn(starve(shared.clone(), plan.starve));
+    }
     let progress = crate::report::progress::Progress::new(config.progress, &plan);
     let mut intervals = Vec::new();
     // Everything so far, merged as each interval is taken (δ reads it).
@@ -199,6 +202,22 @@ fn delta_us(plan: &crate::scenario::Plan, merged: &Recorder) -> u64 {
         .map_or(0, |h| h.value_at_quantile(0.999));
     let lag = merged.lag().map_or(0, |h| h.max());
     crate::metrics::micros(plan.checker.delta).max(20 * p999) + lag
+}
+
+/// Burns `fraction` of the generator's thread in a busy loop until the load
+/// phase ends (`generator.starve`): 10 ms periods, `fraction` of each spent
+/// spinning without yielding, so every other task of this runtime waits.
+/// A saturated generator on demand, whatever the machine's speed.
+async fn starve(shared: Arc<Shared>, fraction: f64) {
+    const PERIOD: Duration = Duration::from_millis(10);
+    let busy = PERIOD.mul_f64(fraction);
+    while !shared.stopping.load(Ordering::Acquire) {
+        let until = Instant::now() + busy;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        tokio::time::sleep(PERIOD - busy).await;
+    }
 }
 
 /// Takes (and resets) what every recorder shard gathered since the last call.

@@ -332,12 +332,23 @@ pub struct Generator {
     /// Generator lag (actual − intended send time) p99 above this marks the run saturated.
     #[serde(with = "humantime_serde")]
     pub saturation_lag: Duration,
+    /// Fraction of its own thread the generator burns in a busy loop (0 to
+    /// 0.95): a reproducible saturated generator, to check that verdicts
+    /// stay sound and can still fail at the edge (issue 12). `--target`
+    /// only: the embedded server shares the generator's runtime.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub starve: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for Generator {
     fn default() -> Self {
         Generator {
             saturation_lag: Duration::from_millis(50),
+            starve: 0.0,
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Plan {
     pub checker: Checker,
     /// Lag p99 above this marks the run saturated.
     pub saturation_lag: Duration,
+    /// Fraction of its thread the generator burns on purpose (`generator.starve`).
+    pub starve: f64,
     /// Embedded server settings (ignored with `--target`).
     pub embedded_server: EmbeddedServer,
     /// Threshold expressions (raw for now): the scenario's, then `--threshold`s.
@@ -286,6 +288,12 @@ impl Plan {
             ));
         }
         c.positive("generator.saturation_lag", s.generator.saturation_lag)?;
+        if !(0.0..=0.95).contains(&s.generator.starve) {
+            return Err(c.err(
+                "generator.starve",
+                format!("must be in 0..=0.95, got {}", s.generator.starve),
+            ));
+        }
         if let Some(q) = s.embedded_server.outbound_queue {
             if !(1..=1_000_000).contains(&q) {
                 return Err(c.err(
@@ -326,6 +334,7 @@ impl Plan {
             bad_tokens: s.bad_tokens,
             checker: s.checker,
             saturation_lag: s.generator.saturation_lag,
+            starve: s.generator.starve,
             embedded_server: s.embedded_server,
             thresholds,
             coverage: s.coverage,

@@ -27,5 +27,7 @@ mod determinism;
 mod exit_codes;
 // Each server fault is caught (exit 1) under its invariant; a clean run is clean.
 mod faults;
+// A generator saturated on purpose stays sound and still catches faults.
+mod saturation;
 // Every shipped scenario validates; `smoke` runs clean with every stable key.
 mod scenarios;
