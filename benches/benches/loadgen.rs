@@ -76,6 +76,8 @@ fn frame(i: u64) -> ServerEvent {
                     seq: i + 1,
                     intended_us: 1_000 + i * 100,
                     actual_us: 1_000 + i * 100,
+                    sender: 2,
+                    peer: 1,
                 },
                 128,
             ),
@@ -106,6 +108,7 @@ fn checker(c: &mut Criterion) {
         friends: &friends,
         conversations: None,
         typing: None,
+        clock: None,
     };
     g.bench_function("on_event", |b| {
         b.iter_custom(|iters| {

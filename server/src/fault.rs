@@ -33,12 +33,25 @@ pub enum Fault {
     BadTokenClose1000,
     /// Leave one stored message in seven out of the history (breaks G5).
     HistoryMissing,
+    /// Change one byte of the content of one message in ten, stored and
+    /// delivered (breaks §2: the content is the client's).
+    CorruptContent,
+    /// Put the sender in the WS form's `receiver_id` (breaks §3's fields).
+    WrongReceiverId,
+    /// Stamp messages one hour ahead, as a server on local time UTC+1 would
+    /// (breaks §3: timestamps are UTC).
+    SkewedTimestamp,
+    /// Send no `is_typing:false` when a typer's last connection closes
+    /// (breaks §1, "no typing indicator outlives its typer").
+    TypingStuckOffline,
 }
 
 /// How often [`Fault::DropDelivery`] drops: one delivery in this many.
 pub const DROP_ONE_IN: u64 = 10;
 /// How often [`Fault::HistoryMissing`] hides: message ids divisible by this.
 pub const HISTORY_MISSING_EVERY: u64 = 7;
+/// Which messages [`Fault::CorruptContent`] alters: ids divisible by this.
+pub const CORRUPT_EVERY: u64 = 10;
 
 /// The active faults, checked with one bit test on the paths they touch.
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@
 //! conversation's lock, so every connection receives a conversation's
 //! messages in id order, and a message has an id only once it is stored.
 
-use crate::fault::{Fault, HISTORY_MISSING_EVERY};
+use crate::fault::{Fault, CORRUPT_EVERY, HISTORY_MISSING_EVERY};
 use crate::manager::Frame;
 use crate::protocol::{
     format_timestamp, rest::MessageCreated, ConversationId, ErrorCode, EventKind, NewMessage,
@@ -106,13 +106,40 @@ fn store_and_push(
     // G3: the id is taken under the conversation's lock, so ids increase in
     // the order messages are stored and enqueued below.
     let id = state.conversations.next_message_id();
-    let created_at = format_timestamp(chrono::Utc::now());
+    let mut now = chrono::Utc::now();
+    if state.faults.on(Fault::SkewedTimestamp) {
+        now += chrono::Duration::hours(1);
+    }
+    let created_at = format_timestamp(now);
+    let corrupted;
+    let content = if state.faults.on(Fault::CorruptContent) && id % CORRUPT_EVERY == 0 {
+        // The last byte, replaced by another ASCII one (stays valid UTF-8
+        // when the last byte was ASCII; otherwise appended to).
+        let mut c = content.to_owned();
+        match c.pop() {
+            Some(last) if last.is_ascii() => c.push(if last == '#' { '%' } else { '#' }),
+            Some(last) => {
+                c.push(last);
+                c.push('#');
+            }
+            None => c.push('#'),
+        }
+        corrupted = c;
+        corrupted.as_str()
+    } else {
+        content
+    };
+    let shown_receiver = if state.faults.on(Fault::WrongReceiverId) {
+        sender
+    } else {
+        receiver
+    };
     let event = NewMessage {
         message_id: id,
         sender_id: sender,
         conversation_id: conv.id,
         content: content.to_owned(),
-        receiver_id: (form == Form::WebSocket).then_some(receiver),
+        receiver_id: (form == Form::WebSocket).then_some(shown_receiver),
         timestamp: (form == Form::WebSocket).then(|| created_at.clone()),
         created_at: (form == Form::Rest).then(|| created_at.clone()),
         media_ids: (form == Form::Rest).then(|| media_ids.to_vec()),

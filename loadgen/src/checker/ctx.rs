@@ -53,6 +53,17 @@ pub trait CheckCtx {
         None
     }
 
+    /// The server's clock against the generator's, when known.
+    fn clock(&self) -> Option<super::intact::ClockBound> {
+        None
+    }
+
+    /// Lifecycles of connections closed before this instant may have been
+    /// forgotten; `disconnected_throughout` is only sure after it.
+    fn known_since(&self) -> u64 {
+        0
+    }
+
     /// Whether [`CheckCtx::typing_actions`] is kept (if not, typing routing
     /// beyond friendship and stuck typing are not judged).
     fn tracks_typing(&self) -> bool {
@@ -93,6 +104,8 @@ pub struct World<'a> {
     pub friends: &'a FriendGraph,
     pub conversations: Option<&'a Conversations>,
     pub typing: Option<&'a TypingLedger>,
+    /// The server's clock, when known (timestamps are then judged).
+    pub clock: Option<super::intact::ClockBound>,
 }
 
 impl CheckCtx for World<'_> {
@@ -106,6 +119,14 @@ impl CheckCtx for World<'_> {
 
     fn any_conn(&self, user: UserId, pred: &mut dyn FnMut(ConnId, &Lifecycle) -> bool) -> bool {
         self.lifecycles.conns_of(user).any(|(c, l)| pred(c, l))
+    }
+
+    fn known_since(&self) -> u64 {
+        self.lifecycles.known_since()
+    }
+
+    fn clock(&self) -> Option<super::intact::ClockBound> {
+        self.clock
     }
 
     fn friendship(&self, a: UserId, b: UserId) -> Option<Friendship> {

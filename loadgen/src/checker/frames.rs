@@ -356,6 +356,8 @@ mod tests {
                 seq: 4,
                 intended_us: 1,
                 actual_us: 2,
+                sender: 5,
+                peer: 7,
             },
             80,
         );

@@ -192,6 +192,8 @@ pub struct Lifecycles {
     conns: HashMap<ConnId, Lifecycle>,
     by_user: HashMap<UserId, Vec<ConnId>>,
     coverage: Coverage,
+    /// The latest cut of [`Lifecycles::forget_closed_before`].
+    forgotten_before: u64,
 }
 
 impl Lifecycles {
@@ -334,12 +336,19 @@ impl Lifecycles {
     /// run. Call at a barrier with `t` older than any window still to be
     /// judged (the barrier's time minus 2δ is safe).
     pub fn forget_closed_before(&mut self, t: u64) {
+        self.forgotten_before = self.forgotten_before.max(t);
         self.conns.retain(|_, l| l.closed_at.is_none_or(|c| c >= t));
         let conns = &self.conns;
         self.by_user.retain(|_, list| {
             list.retain(|c| conns.contains_key(c));
             !list.is_empty()
         });
+    }
+
+    /// Connections closed before this instant may have been forgotten: a
+    /// question about an instant earlier than it has no sure answer.
+    pub fn known_since(&self) -> u64 {
+        self.forgotten_before
     }
 
     /// How many connections are remembered.

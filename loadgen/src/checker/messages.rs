@@ -116,8 +116,10 @@ impl ConnView {
     ) -> Option<Delivery> {
         let u = self.user;
         let rest_form = m.receiver_id.is_none();
-        // The REST form goes to the receiver only: the receiver is this user.
-        let peer = m.receiver_id.unwrap_or(u);
+        // Our own header says who the message was for; the frame's
+        // `receiver_id` is judged against it (`check_intact`). Without a
+        // header: the REST form goes to the receiver only (this user).
+        let peer = header.map_or(m.receiver_id.unwrap_or(u), |h| h.peer);
         let delivery = Delivery {
             message_id: m.message_id,
             conversation_id: m.conversation_id,
@@ -148,6 +150,9 @@ impl ConnView {
             involve_user(ctx, &mut v, m.sender_id, at, at);
             found.push(v);
             return Some(delivery);
+        }
+        if let Some(h) = header {
+            self.check_intact(ctx, at, m, h, found);
         }
         if delivery.own_echo {
             if let Some(h) = header {

@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`content`]: the self-describing message content (`lg1|c=..|s=..|i=..|a=..|`).
+//! - [`content`]: the self-describing message content (`lg2|c=..|s=..|i=..|a=..|u=..|p=..|n=..|body`).
+//! - [`intact`]: I5's "intact": body, sender, receiver and timestamp as sent.
 //! - [`lifecycle`]: connection lifecycles as intervals ([`Lifecycles`]).
 //! - [`facts`]: the generator's own actions: [`FriendGraph`], [`Conversations`], [`TypingLedger`].
 //! - [`ctx`]: [`CheckCtx`], what a check may ask, and [`World`], its implementation over the above.
@@ -118,6 +119,7 @@ pub mod ctx;
 pub mod deferred;
 pub mod facts;
 pub mod frames;
+pub mod intact;
 pub mod lifecycle;
 pub mod messages;
 pub mod presence;
@@ -136,6 +138,7 @@ pub use coverage::{Coverage, CoverageKind, PerInvariant, Tally};
 pub use ctx::{CheckCtx, World};
 pub use deferred::Deferred;
 pub use facts::{Conversations, FriendGraph, Friendship, TypingActions, TypingLedger};
+pub use intact::ClockBound;
 pub use lifecycle::{Closer, ConnId, Lifecycle, LifecycleError, Lifecycles, Phase};
 pub use sent::{check_losses, EpochCut, SentLog, SentLogError, SentRecord, Via};
 pub use undecided::{Undecided, UndecidedKind};

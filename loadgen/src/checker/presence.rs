@@ -124,9 +124,9 @@ impl ConnView {
             }
         }
         entry.online = online;
-        if !online {
-            entry.typing_since = None;
-        }
+        // An "offline" does not clear the typing indicator here: the
+        // server must send `is_typing:false` for it (PROTOCOL.md §1),
+        // which `check_stuck_typing` enforces.
         if let Some(b) = &mut self.barrier {
             b.apply(x, status);
         }

@@ -114,24 +114,37 @@ impl ConnView {
             let Some(acts) = ctx.typing_actions(x, self.user) else {
                 continue;
             };
-            let Some((clear_at, clear_conn)) = acts.last_clear else {
-                continue;
-            };
             let Some((start_at, start_conn)) = acts.last_start else {
                 continue;
             };
-            let processed =
-                clear_conn.is_none_or(|c| ctx.lifecycle(c).is_some_and(|l| l.certain_at(clear_at)));
-            let arrived = clear_at.saturating_add(delta) <= at;
-            let after_starts = if clear_conn == Some(start_conn) {
-                start_at < clear_at
-                    && acts
-                        .other_start_at
-                        .is_none_or(|o| o.saturating_add(delta) <= clear_at)
-            } else {
-                start_at.saturating_add(delta) <= clear_at
+            let cleared = acts.last_clear.filter(|&(clear_at, clear_conn)| {
+                let processed = clear_conn
+                    .is_none_or(|c| ctx.lifecycle(c).is_some_and(|l| l.certain_at(clear_at)));
+                let arrived = clear_at.saturating_add(delta) <= at;
+                let after_starts = if clear_conn == Some(start_conn) {
+                    start_at < clear_at
+                        && acts
+                            .other_start_at
+                            .is_none_or(|o| o.saturating_add(delta) <= clear_at)
+                } else {
+                    start_at.saturating_add(delta) <= clear_at
+                };
+                processed && arrived && after_starts
+            });
+            let (clear_at, expected) = match cleared {
+                Some((clear_at, _)) => (
+                    clear_at,
+                    format!("typing of {x} cleared by false or a message"),
+                ),
+                None => match self.typer_went_offline(ctx, x, start_at, at) {
+                    Some(off_at) => (
+                        off_at,
+                        format!("user_typing {{user_id:{x}, is_typing:false}} when {x}'s last connection closed (PROTOCOL.md §1)"),
+                    ),
+                    None => continue,
+                },
             };
-            if processed && arrived && after_starts {
+            {
                 let mut v = self
                     .violation(
                         ctx,
@@ -139,12 +152,50 @@ impl ConnView {
                         at,
                         format!("connection {} still shows user {x} typing (since {since} µs) after {x} stopped at {clear_at} µs", self.conn),
                     )
-                    .expected(format!("typing of {x} cleared by false, a message, or {x} going offline"))
+                    .expected(expected)
                     .observed(format!("typing since {since} µs; last typing sent at {start_at} µs"));
                 v.frame = None;
                 involve_user(ctx, &mut v, x, start_at, at);
                 found.push(v);
             }
         }
+    }
+
+    /// Stricter than INVARIANTS.md's I8 ("or the typer going offline"), as
+    /// PROTOCOL.md §1 says: when the typer's last connection closes, every
+    /// connection that last saw `is_typing:true` gets `false`. Returns the
+    /// instant `typer` was certainly fully offline, after its last typing
+    /// start (`start_at`) and at least δ before `at`, while this connection
+    /// was certainly registered; `None` if there is no such instant.
+    ///
+    /// Only instants after the lifecycle table's forget horizon are asked
+    /// about (before it, a forgotten connection of the typer could have
+    /// been open), and only just after one of the typer's closes.
+    fn typer_went_offline(
+        &self,
+        ctx: &dyn CheckCtx,
+        typer: UserId,
+        start_at: u64,
+        at: u64,
+    ) -> Option<u64> {
+        let delta = ctx.delta_us();
+        let latest = at.checked_sub(delta)?;
+        let me = ctx.lifecycle(self.conn)?;
+        if !me.certain_covers(start_at, at) {
+            return None;
+        }
+        let horizon = ctx.known_since().max(start_at);
+        let mut closes = Vec::new();
+        ctx.any_conn(typer, &mut |_, l| {
+            if let Some(c) = l.closed_at.filter(|_| !l.bad_token) {
+                closes.push(c + 1);
+            }
+            false
+        });
+        closes.sort_unstable();
+        closes
+            .into_iter()
+            .filter(|&t| t > horizon && t <= latest)
+            .find(|&t| ctx.disconnected_throughout(typer, t, t))
     }
 }

@@ -27,6 +27,8 @@ pub struct Facts {
     pub findings: Findings,
     /// δ in force (µs): max(the plan's δ, 20 × p99.9 delivery so far).
     pub delta_us: u64,
+    /// The server's clock against ours, when its `Date` header told it.
+    pub clock: Option<crate::checker::ClockBound>,
 }
 
 /// Splits the tables into a read-only [`World`] and the mutable findings, so
@@ -39,6 +41,7 @@ pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
         typing,
         findings,
         delta_us,
+        clock,
         ..
     } = facts;
     (
@@ -48,6 +51,7 @@ pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
             friends,
             conversations: Some(conversations),
             typing: Some(typing),
+            clock: *clock,
         },
         findings,
     )

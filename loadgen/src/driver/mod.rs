@@ -73,6 +73,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         .map(|(i, u)| (u.id, i as u32))
         .collect();
     let (paused, _) = tokio::sync::watch::channel(false);
+    let start_wall = std::time::SystemTime::now();
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         start: Instant::now(),
@@ -97,8 +98,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         book: Default::default(),
         facts: Default::default(),
     });
+    let clock = provision::server_clock(&shared.http, &shared.base_url, start_wall).await;
     {
         let mut facts = shared.facts.lock();
+        facts.clock = clock;
         facts.delta_us = crate::metrics::micros(plan.checker.delta);
         for (a, b) in shared.population.pairs() {
             let (a, b) = (shared.users[a as usize].id, shared.users[b as usize].id);

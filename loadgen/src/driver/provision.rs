@@ -157,3 +157,30 @@ async fn admin_post(
     }
     Ok(resp)
 }
+
+/// The server's clock against the generator's, from its HTTP `Date` header
+/// (whole seconds) on `GET /healthz`: the timestamps of messages are then
+/// judged against the send and arrival times (I5 "intact"). `None` when
+/// the server sends no `Date` (timestamps are then only checked for form).
+/// `start_wall` is the wall time of the run's start (µs 0).
+pub async fn server_clock(
+    http: &reqwest::Client,
+    base_url: &str,
+    start_wall: std::time::SystemTime,
+) -> Option<crate::checker::ClockBound> {
+    let wall_us = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64)
+    };
+    let asked = std::time::SystemTime::now();
+    let resp = http.get(format!("{base_url}/healthz")).send().await.ok()?;
+    let answered = std::time::SystemTime::now();
+    let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(date).ok()?;
+    Some(crate::checker::ClockBound::from_date(
+        wall_us(start_wall),
+        date.timestamp_micros(),
+        wall_us(asked),
+        wall_us(answered),
+    ))
+}

@@ -210,7 +210,14 @@ fn content(
         *s
     };
     let len = shared.plan.content.sample(&mut *user.rng.lock());
-    (make_content(conn, seq, intended, shared.now_us(), len), seq)
+    let users = (
+        shared.users[user.index as usize].id,
+        shared.users[peer as usize].id,
+    );
+    (
+        make_content(conn, seq, users, (intended, shared.now_us()), len),
+        seq,
+    )
 }
 
 /// Records a REST send for the checker, before it is sent (A2). (WS sends

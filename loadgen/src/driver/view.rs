@@ -29,14 +29,23 @@ pub struct ConnCheck {
     snapshots_pending: u32,
 }
 
-/// Writes a header for a message from `conn` then pads to `len` bytes.
-pub fn make_content(conn: u32, seq: u64, intended_us: u64, actual_us: u64, len: usize) -> String {
+/// Writes the header of message `seq` from connection `conn` of `sender`
+/// to `peer`, then its body up to `len` bytes.
+pub fn make_content(
+    conn: u32,
+    seq: u64,
+    (sender, peer): (server::protocol::UserId, server::protocol::UserId),
+    (intended_us, actual_us): (u64, u64),
+    len: usize,
+) -> String {
     content::encode(
         &ContentHeader {
             conn: ConnId(conn),
             seq,
             intended_us,
             actual_us,
+            sender,
+            peer,
         },
         len,
     )

@@ -269,3 +269,73 @@ fn history_missing_from_the_scenario_file_is_i11() {
     let run = run_scenario(&dir, "faulty-history", &toml, &[]);
     assert_caught(&run, "history-missing", &["I11"], &[]);
 }
+
+// Issue 12: what a server could break without the checker noticing. Each
+// new check has a fault that it catches.
+
+#[test]
+fn corrupt_content_is_i5() {
+    caught("corrupt-content", &["I5"], &[]);
+}
+
+/// The sender in `receiver_id`: the receiver sees a message "between" the
+/// sender and the sender, which is also a conversation it is not in (I7).
+#[test]
+fn wrong_receiver_id_is_i5_or_i7() {
+    caught("wrong-receiver-id", &["I5", "I7"], &[]);
+}
+
+#[test]
+fn skewed_timestamp_is_i5() {
+    caught("skewed-timestamp", &["I5"], &[]);
+}
+
+/// Typers who go fully offline in the middle of typing, often: every user
+/// types for 1–2 s before it stops, and closes all its devices about once
+/// every two seconds.
+const TYPERS_LEAVE: &str = r#"
+description = "tests: typers going offline while typing"
+seed = 14
+users = 16
+connections_per_user = 2
+ramp_up = "1s"
+duration = "5s"
+
+[friends]
+model = "uniform"
+degree = 3
+
+[behaviour]
+typing_abandon = 1.0
+typing_pause = { min = "1s", max = "2s" }
+device_churn = 0.5
+churn_reopen_after = { min = "200ms", max = "500ms" }
+churn_all_devices = 1.0
+
+[checker]
+barrier_interval = "2s"
+"#;
+
+/// PROTOCOL.md §1 (stricter than INVARIANTS.md's I8, which accepts "the
+/// typer went offline"): the server owes `is_typing:false`.
+#[test]
+fn typing_stuck_offline_is_i8_and_the_clean_run_is_clean() {
+    let dir = TempDir::new("fault-typing-stuck-offline");
+    let (faulty, clean) = std::thread::scope(|s| {
+        let faulty = s.spawn(|| {
+            run_scenario(
+                &dir,
+                "typers-leave-stuck",
+                TYPERS_LEAVE,
+                &["--fault", "typing-stuck-offline"],
+            )
+        });
+        let clean = s.spawn(|| run_scenario(&dir, "typers-leave", TYPERS_LEAVE, &[]));
+        (
+            faulty.join().expect("faulty run"),
+            clean.join().expect("clean run"),
+        )
+    });
+    assert_clean(&clean);
+    assert_caught(&faulty, "typing-stuck-offline", &["I8"], &[]);
+}

@@ -208,6 +208,9 @@ impl ConnectionManager {
         // Extension (§1): no typing indicator outlives its typer. Typing
         // targets were friends when marked and friendships only grow, so
         // their shards are in the lock set.
+        if self.faults.on(Fault::TypingStuckOffline) {
+            return;
+        }
         let sent = self.push_to_users(&mut set, &typing_to, &not_typing);
         self.metrics.events_sent(EventKind::UserTyping, sent);
     }

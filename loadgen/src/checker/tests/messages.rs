@@ -168,7 +168,7 @@ fn a_carried_over_send_that_never_arrives_is_reported_next_time() {
 }
 
 fn rest_form(id: u64, from: u64, conn: u32, seq: u64, at: u64) -> ServerEvent {
-    let ServerEvent::NewMessage(ws) = message(conn, from, 0, seq, at, id, 100) else {
+    let ServerEvent::NewMessage(ws) = message(conn, from, 2, seq, at, id, 100) else {
         unreachable!("message() builds a new_message")
     };
     ServerEvent::NewMessage(NewMessage {

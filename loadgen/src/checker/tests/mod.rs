@@ -40,6 +40,7 @@ impl Facts {
             friends: &self.friends,
             conversations: Some(&self.convs),
             typing: Some(&self.typing),
+            clock: None,
         }
     }
 }
@@ -225,6 +226,8 @@ pub(super) fn message(
         seq,
         intended_us: at,
         actual_us: at,
+        sender: from,
+        peer: to,
     };
     ServerEvent::NewMessage(NewMessage {
         message_id: id,

@@ -346,6 +346,8 @@ impl Sim {
             seq,
             intended_us: self.now,
             actual_us: self.now,
+            sender: u,
+            peer: to,
         };
         let rec = SentRecord {
             sender: ConnId(c),

@@ -106,7 +106,7 @@ fn a_stop_from_another_device_racing_the_start_is_not_reported() {
 }
 
 #[test]
-fn the_typer_going_offline_clears_the_indicator() {
+fn the_typer_going_offline_is_cleared_by_the_servers_false() {
     let mut h = Harness::new();
     let (mut u, _x1, _x2) = setup(&mut h);
     h.facts.typing.on_start(2, 1, ConnId(20), S);
@@ -114,7 +114,37 @@ fn the_typer_going_offline_clears_the_indicator() {
     h.close(20, 2 * S, 2 * S + MS);
     h.close(21, 2 * S, 2 * S + MS);
     h.feed(&mut u, 2 * S + 2 * MS, status(2, false));
+    h.feed(&mut u, 2 * S + 2 * MS, typing(2, false));
     assert!(!u.is_typing(2));
+    h.barrier(&mut [&mut u], &[&[]], 6 * S);
+    h.assert_clean();
+}
+
+/// PROTOCOL.md §1, stricter than INVARIANTS.md's I8 wording: an "offline"
+/// alone does not end a typing indicator; the server owes `false`.
+#[test]
+fn a_typer_going_offline_without_false_is_i8() {
+    let mut h = Harness::new();
+    let (mut u, _x1, _x2) = setup(&mut h);
+    h.facts.typing.on_start(2, 1, ConnId(20), S);
+    h.feed(&mut u, S + MS, typing(2, true));
+    h.close(20, 2 * S, 2 * S + MS);
+    h.close(21, 2 * S, 2 * S + MS);
+    h.feed(&mut u, 2 * S + 2 * MS, status(2, false));
+    assert!(u.is_typing(2));
+    h.barrier(&mut [&mut u], &[&[]], 6 * S);
+    h.assert_only(InvariantId::I8, 1);
+}
+
+/// Within δ of the typer's last close, `false` may still be on its way.
+#[test]
+fn a_typer_gone_less_than_delta_ago_is_not_judged() {
+    let mut h = Harness::new();
+    let (mut u, _x1, _x2) = setup(&mut h);
+    h.facts.typing.on_start(2, 1, ConnId(20), S);
+    h.feed(&mut u, S + MS, typing(2, true));
+    h.close(20, 5 * S, 5 * S + MS);
+    h.close(21, 5 * S, 5 * S + MS);
     h.barrier(&mut [&mut u], &[&[]], 6 * S);
     h.assert_clean();
 }

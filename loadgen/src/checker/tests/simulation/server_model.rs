@@ -125,7 +125,7 @@ impl Sim {
                     conversation_id: conv,
                     content,
                     receiver_id: Some(to),
-                    timestamp: None,
+                    timestamp: Some("2024-01-01T12:00:00.000000".into()),
                     created_at: None,
                     media_ids: None,
                 });
