@@ -21,6 +21,7 @@ pub mod friends;
 mod handshake;
 pub mod history;
 mod outbox;
+pub mod pacer;
 pub mod provision;
 pub mod rest;
 pub mod shared;
@@ -97,7 +98,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         http,
         book: Default::default(),
         facts: Default::default(),
+        pacer: pacer::Pacer::new()
+            .map_err(|e| LoadgenError::Internal(format!("pacing timer: {e}")))?,
     });
+    let pacing = {
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.pacer.run().await })
+    };
     let clock = provision::server_clock(&shared.http, &shared.base_url, start_wall).await;
     {
         let mut facts = shared.facts.lock();
@@ -164,6 +171,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     })
     .await;
     tasks.abort_all();
+    pacing.abort();
     barrier::run(&shared, true, delta_us(&plan, &total)).await;
     barrier::close_all(&shared).await;
     barrier::no_ghosts(&shared).await;

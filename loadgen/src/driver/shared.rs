@@ -81,6 +81,8 @@ pub struct Shared {
     pub book: Mutex<super::history::Book>,
     /// The checker's shared tables and findings.
     pub facts: Mutex<super::checks::Facts>,
+    /// High-resolution sleeps for the actions' intended times.
+    pub pacer: super::pacer::Pacer,
 }
 
 impl Shared {

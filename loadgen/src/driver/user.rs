@@ -118,7 +118,7 @@ async fn wait_for(shared: &Shared, t: u64) -> Option<u64> {
             return Some(wall);
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(shared.instant_of(wall).into()) => {}
+            _ = shared.pacer.sleep_until(shared.instant_of(wall)) => {}
             _ = paused.changed() => {}
         }
     }
