@@ -117,9 +117,17 @@ async fn wait_for(shared: &Shared, t: u64) -> Option<u64> {
         if shared.now_us() >= wall {
             return Some(wall);
         }
-        tokio::select! {
-            _ = shared.pacer.sleep_until(shared.instant_of(wall)) => {}
-            _ = paused.changed() => {}
+        let at = shared.instant_of(wall);
+        if shared.plan.precise_pacing {
+            tokio::select! {
+                _ = shared.pacer.sleep_until(at) => {}
+                _ = paused.changed() => {}
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {}
+                _ = paused.changed() => {}
+            }
         }
     }
 }

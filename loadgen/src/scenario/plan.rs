@@ -75,6 +75,8 @@ pub struct Plan {
     pub saturation_lag: Duration,
     /// Fraction of its thread the generator burns on purpose (`generator.starve`).
     pub starve: f64,
+    /// `generator.precise_pacing`.
+    pub precise_pacing: bool,
     /// Embedded server settings (ignored with `--target`).
     pub embedded_server: EmbeddedServer,
     /// Threshold expressions (raw for now): the scenario's, then `--threshold`s.
@@ -335,6 +337,7 @@ impl Plan {
             checker: s.checker,
             saturation_lag: s.generator.saturation_lag,
             starve: s.generator.starve,
+            precise_pacing: s.generator.precise_pacing,
             embedded_server: s.embedded_server,
             thresholds,
             coverage: s.coverage,
