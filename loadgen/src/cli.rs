@@ -4,6 +4,7 @@
 //! Parse errors exit 2 (clap's default); so does every validation error,
 //! which names the flag or the scenario field and says what is wrong.
 
+use crate::driver::shared::ShardSpec;
 use crate::error::LoadgenError;
 use crate::fdlimit::Mode;
 use crate::population::External;
@@ -12,7 +13,7 @@ use clap::Parser;
 use server::Fault;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -120,6 +121,35 @@ pub struct Opts {
     /// errors.count<N, generator.lag.p99<DURATION, generator.saturated==false.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
+
+    /// With --target: runtime threads, each with its own slice of the users
+    /// (default: the cores this process may run on).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Drive only shard I of N (users whose index is I modulo N); merge the
+    /// shards' outputs with `loadgen merge`. Needs --population, --shard-out
+    /// and, for N > 1, --start-at.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
+
+    /// Number of shards, the index coming from JOB_COMPLETION_INDEX (a
+    /// Kubernetes Indexed Job); instead of --shard.
+    #[arg(long, env = "LOADGEN_SHARDS", value_name = "N")]
+    pub shards: Option<u32>,
+
+    /// Shard index from a Kubernetes Indexed Job (used with --shards).
+    #[arg(long, env = "JOB_COMPLETION_INDEX", value_name = "I", hide = true)]
+    pub shard_index: Option<u32>,
+
+    /// Start the load at this wall-clock time (RFC 3339, e.g.
+    /// 2026-12-04T16:30:00Z), so that the shards of one run start together.
+    #[arg(long, value_name = "RFC3339", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<SystemTime>,
+
+    /// Write this shard's output (report, histograms, interval log) to DIR for `loadgen merge`.
+    #[arg(long, value_name = "DIR")]
+    pub shard_out: Option<PathBuf>,
 }
 
 /// A `loadgen` command line: a load test (no subcommand, or `run`),
@@ -138,6 +168,21 @@ pub enum Command {
     Capacity(Box<crate::capacity::CapacityOpts>),
     /// `loadgen compare BASE.json NEW.json ...`.
     Compare(crate::compare::CompareOpts),
+    /// `loadgen merge SHARD_OUTPUT... [--json ..] [--threshold ..]`.
+    Merge(crate::merge::MergeOpts),
+    /// `loadgen provision --out FILE [run options]`.
+    Provision(Box<ProvisionOpts>),
+}
+
+/// `loadgen provision`: the run options, and where to write the population.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "loadgen provision")]
+pub struct ProvisionOpts {
+    #[command(flatten)]
+    pub run: Opts,
+    /// Write the provisioned users and friendships here (the `--population` format).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 impl Command {
@@ -166,6 +211,14 @@ impl Command {
             Some("compare") => {
                 rest(&mut args, "compare");
                 crate::compare::CompareOpts::try_parse_from(args).map(Command::Compare)
+            }
+            Some("merge") => {
+                rest(&mut args, "merge");
+                crate::merge::MergeOpts::try_parse_from(args).map(Command::Merge)
+            }
+            Some("provision") => {
+                rest(&mut args, "provision");
+                ProvisionOpts::try_parse_from(args).map(|o| Command::Provision(Box::new(o)))
             }
             _ => Opts::try_parse_from(args).map(|o| Command::Run(Box::new(o))),
         }
@@ -227,6 +280,15 @@ pub struct RunConfig {
     pub html: Option<PathBuf>,
     /// Whether to draw the progress bar: not `--quiet` and stdout is a terminal.
     pub progress: bool,
+    /// Runtime threads driving the users (1 for the embedded server, whose
+    /// generator shares a multi-thread runtime with it).
+    pub threads: usize,
+    /// The users this process drives.
+    pub shard: ShardSpec,
+    /// `--start-at`.
+    pub start_at: Option<SystemTime>,
+    /// `--shard-out`.
+    pub shard_out: Option<PathBuf>,
 }
 
 impl Opts {
@@ -301,6 +363,50 @@ impl Opts {
                 check_output(flag, p)?;
             }
         }
+        let shard = self.shard_spec()?;
+        let threads = match (&target, self.threads) {
+            (Target::Embedded, Some(_)) => {
+                return Err(usage(
+                    "--threads applies to --target: with the embedded server the generator shares its multi-thread runtime".into(),
+                ))
+            }
+            (Target::Embedded, None) => 1,
+            (Target::External { .. }, Some(0)) => {
+                return Err(usage("--threads: must be at least 1".into()))
+            }
+            (Target::External { .. }, Some(n)) => n,
+            (Target::External { .. }, None) => {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            }
+        };
+        if self.shard.is_some() || self.shards.is_some() {
+            let pop = matches!(
+                &target,
+                Target::External {
+                    population: Some(_),
+                    ..
+                }
+            );
+            if !pop {
+                return Err(usage(
+                    "--shard needs --target and --population FILE (written once by `loadgen provision`): shards must not provision users".into(),
+                ));
+            }
+            if self.shard_out.is_none() {
+                return Err(usage(
+                    "--shard needs --shard-out DIR (what `loadgen merge` reads)".into(),
+                ));
+            }
+            if shard.is_split() && self.start_at.is_none() {
+                return Err(usage(
+                    "--shard I/N with N > 1 needs --start-at RFC3339: the shards start together"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(dir) = &self.shard_out {
+            std::fs::create_dir_all(dir).map_err(|e| LoadgenError::io(dir, e))?;
+        }
         Ok(RunConfig {
             plan,
             target,
@@ -308,8 +414,53 @@ impl Opts {
             hdr_log: self.hdr_log.clone(),
             html: self.html.clone(),
             progress: !self.quiet && std::io::stdout().is_terminal(),
+            threads,
+            shard,
+            start_at: self.start_at,
+            shard_out: self.shard_out.clone(),
         })
     }
+
+    /// `--shard I/N`, or `--shards N` with the index from `JOB_COMPLETION_INDEX`.
+    fn shard_spec(&self) -> Result<ShardSpec, LoadgenError> {
+        match (self.shard, self.shards) {
+            (Some(s), None) => Ok(s),
+            (Some(_), Some(_)) => Err(LoadgenError::Usage(
+                "--shard I/N and --shards N (LOADGEN_SHARDS) both given: use one".into(),
+            )),
+            (None, Some(count)) => {
+                let index = self.shard_index.ok_or_else(|| {
+                    LoadgenError::Usage(
+                        "--shards N needs the shard index in JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); or use --shard I/N".into(),
+                    )
+                })?;
+                spec(index, count).map_err(LoadgenError::Usage)
+            }
+            (None, None) => Ok(ShardSpec::WHOLE),
+        }
+    }
+}
+
+fn spec(index: u32, count: u32) -> Result<ShardSpec, String> {
+    if count == 0 || index >= count {
+        return Err(format!(
+            "--shard: index {index} of {count}: need 0 <= I < N"
+        ));
+    }
+    Ok(ShardSpec { index, count })
+}
+
+/// `I/N`, the shard index (from 0) and the number of shards.
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N (e.g. 0/4), got '{s}'"))?;
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("expected I/N with whole numbers, got '{s}'"))
+    };
+    spec(num(i)?, num(n)?)
 }
 
 /// `--target`: an `http://` or `https://` URL with a host, returned without a trailing slash.
@@ -334,7 +485,7 @@ fn parse_target(raw: &str) -> Result<String, LoadgenError> {
 
 /// An output path must be in an existing directory, checked now rather
 /// than after a long run.
-fn check_output(flag: &str, path: &Path) -> Result<(), LoadgenError> {
+pub fn check_output(flag: &str, path: &Path) -> Result<(), LoadgenError> {
     if path.is_dir() {
         return Err(LoadgenError::Usage(format!(
             "{flag}: {} is a directory",

@@ -27,6 +27,7 @@ pub mod compare;
 pub mod driver;
 pub mod error;
 pub mod fdlimit;
+pub mod merge;
 pub mod metrics;
 pub mod population;
 pub mod report;
@@ -41,7 +42,50 @@ pub async fn run_command(cmd: cli::Command) -> Result<Outcome, LoadgenError> {
         cli::Command::Run(opts) => run(*opts).await,
         cli::Command::Capacity(opts) => capacity::run(*opts).await,
         cli::Command::Compare(opts) => compare::run(&opts),
+        cli::Command::Merge(opts) => merge::run(&opts),
+        cli::Command::Provision(opts) => provision(&opts).await,
     }
+}
+
+/// `loadgen provision --out FILE [run options]`: creates the run's users
+/// and friendships on the `--target` once, and writes them as a
+/// `--population` file for the shards (docs/scale-out.md).
+pub async fn provision(opts: &cli::ProvisionOpts) -> Result<Outcome, LoadgenError> {
+    if opts.run.population.is_some() || opts.run.target.is_none() {
+        return Err(LoadgenError::Usage(
+            "loadgen provision needs --target and --admin-token, and no --population".into(),
+        ));
+    }
+    let config = opts.run.validate()?;
+    cli::check_output("--out", &opts.out)?;
+    let population = population::Population::generate(&config.plan);
+    let server = driver::provision::server(&config.plan, &config.target).await?;
+    let http = reqwest::Client::new();
+    let users = driver::provision::users(&http, &server, &config.target, &population).await?;
+    let ext = population::External {
+        users: users
+            .iter()
+            .map(|u| population::ExternalUser {
+                user_id: u.id,
+                token: u.token.clone(),
+                username: None,
+            })
+            .collect(),
+        friendships: population
+            .pairs()
+            .map(|(a, b)| (users[a as usize].id, users[b as usize].id))
+            .collect(),
+    };
+    let text = serde_json::to_string(&ext).map_err(|e| LoadgenError::Internal(e.to_string()))?;
+    std::fs::write(&opts.out, text).map_err(|e| LoadgenError::io(&opts.out, e))?;
+    println!(
+        "provisioned {} users and {} friendships on {}; wrote {}",
+        ext.users.len(),
+        ext.friendships.len(),
+        config.target.describe(),
+        opts.out.display()
+    );
+    Ok(Outcome::Clean)
 }
 
 /// Runs one load test as `opts` say, and returns how it ended.
@@ -78,6 +122,23 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
         output.elapsed,
     );
     let mut report = report::Report::build(&facts, &output.recorder, output.invariants.clone());
+    if let Some(dir) = &config.shard_out {
+        // A shard: its output is for `loadgen merge`, which judges the
+        // thresholds and gives the verdict on the whole run.
+        merge::write_shard(dir, &config, &facts, &report, &output)?;
+        let mut summary = report.clone();
+        summary.thresholds.clear();
+        report::text::write_summary(&summary, &mut std::io::stdout().lock())
+            .map_err(|e| LoadgenError::io("<stdout>", e))?;
+        println!(
+            "shard {}/{}: output written to {}; this is not a verdict: run `loadgen merge` on every shard's output",
+            config.shard.index,
+            config.shard.count,
+            dir.display()
+        );
+        let violations = report.invariants.violations.len();
+        return Ok(Outcome::decide(violations, Vec::new(), false, false));
+    }
     report.thresholds = threshold::evaluate_all(&thresholds, &report);
     write_outputs(&config, &report, &output, &thresholds)?;
     let violations = report.invariants.violations.len();

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     let external = match &cmd {
         Command::Run(o) => o.target.is_some(),
         Command::Capacity(c) => c.target.is_some(),
-        Command::Compare(_) => true,
+        Command::Compare(_) | Command::Merge(_) => true,
+        Command::Provision(_) => true,
     };
     let built = if external {
         tokio::runtime::Builder::new_current_thread()

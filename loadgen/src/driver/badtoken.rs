@@ -32,6 +32,9 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
+        if !shared.shard.owns(user) {
+            continue; // another shard's (the same draws, split by user)
+        }
         let wall = shared.wall_of(t);
         tokio::time::sleep_until(shared.instant_of(wall).into()).await;
         if shared.paused_now() {
@@ -50,7 +53,7 @@ async fn one(shared: Arc<Shared>, user: u32) {
         *last = if *last == 'A' { 'B' } else { 'A' };
     }
     let token: String = token.into_iter().collect();
-    let conn = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let conn = ConnId(shared.new_conn_id());
     let _ = shared
         .facts
         .lock()

@@ -50,7 +50,12 @@ async fn wait_quiet(shared: &Shared, quiet: Duration) {
 
 /// One barrier at which δ is `delta_us`. `last` is the final one (nothing
 /// resumes after it).
-pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
+///
+/// `resume`: in a run split over processes, the run-relative µs at which
+/// every shard resumes, and the total pause offset from then on (fixed, so
+/// that the shards' pauses coincide; a barrier that overruns resumes at
+/// once, and its users catch up, their lag recorded).
+pub async fn run(shared: &Shared, last: bool, delta_us: u64, resume: Option<(u64, u64)>) {
     let started = shared.now_us();
     shared.paused.send_replace(true);
     wait_until(SETTLE_LIMIT, || {
@@ -82,15 +87,32 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64) {
     }
     wait_quiet(shared, shared.plan.checker.quiet).await;
     judge(shared, delta_us, last).await;
-    shared
-        .conns
-        .lock()
-        .retain(|c| c.life.lock().closed_at.is_none());
+    let swept: Vec<_> = {
+        let mut conns = shared.conns.lock();
+        let (closed, open): (Vec<_>, Vec<_>) = conns
+            .drain(..)
+            .partition(|c| c.life.lock().closed_at.is_some());
+        *conns = open;
+        closed
+    };
+    if let Some(ev) = shared.facts.lock().evidence.as_mut() {
+        for c in &swept {
+            ev.life(shared, c);
+        }
+    }
     if !last {
-        let paused_for = shared.now_us() - started;
-        shared
-            .pause_offset_us
-            .fetch_add(paused_for, Ordering::AcqRel);
+        match resume {
+            Some((at, offset)) => {
+                tokio::time::sleep_until(shared.instant_of(at).into()).await;
+                shared.pause_offset_us.store(offset, Ordering::Release);
+            }
+            None => {
+                let paused_for = shared.now_us() - started;
+                shared
+                    .pause_offset_us
+                    .fetch_add(paused_for, Ordering::AcqRel);
+            }
+        }
         shared.paused.send_replace(false);
     }
 }
@@ -278,14 +300,40 @@ pub async fn close_all(shared: &Shared) {
     .await;
 }
 
+/// The server's connection gauge (`chat_open_connections` on `/metrics`),
+/// if it exposes one.
+pub async fn read_gauge(shared: &Shared) -> Option<u64> {
+    let resp = shared
+        .http
+        .get(format!("{}/metrics", shared.base_url))
+        .send()
+        .await
+        .ok()?;
+    let text = resp.text().await.ok()?;
+    text.lines()
+        .find(|l| l.starts_with("chat_open_connections "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 /// I12: after every connection closed, the user with the most friends
-/// sees none online (`GET /me/friends`), and the server's connection gauge
-/// (when it exposes one) is back to zero.
-pub async fn no_ghosts(shared: &Shared) {
-    let Some(probe) =
-        (0..shared.users.len() as u32).max_by_key(|u| shared.population.friends_of(*u).len())
+/// sees none of them online (`GET /me/friends`), and the server's
+/// connection gauge is back to `baseline`, its reading before this run
+/// opened its first connection (the gauge counts every client's
+/// connections, not only this run's).
+///
+/// In a run split over processes (`--shard`), the other shards' users may
+/// still be connected when this one ends: the probe is a user of this shard
+/// and only its friends in this shard are judged; the gauge is not judged.
+/// Both are counted as undecided ([`EndUndecided`]).
+pub async fn no_ghosts(shared: &Shared, baseline: Option<u64>) -> EndUndecided {
+    let mut undecided = EndUndecided::default();
+    let Some(probe) = (0..shared.users.len() as u32)
+        .filter(|u| shared.shard.owns(*u))
+        .max_by_key(|u| shared.population.friends_of(*u).len())
     else {
-        return;
+        return undecided;
     };
     let probe_user = shared.users[probe as usize].id;
     let url = format!("{}/me/friends", shared.base_url);
@@ -302,36 +350,31 @@ pub async fn no_ghosts(shared: &Shared) {
             .tally
             .undecided
             .add(UndecidedKind::GhostProbeFailed, 1);
-        return;
+        return undecided;
     };
+    let local = |id: u64| shared.index(id).is_some_and(|i| shared.shard.owns(i));
     let online: Vec<u64> = friends
         .friends
         .iter()
-        .filter(|f| f.online)
+        .filter(|f| f.online && local(f.user_id))
         .map(|f| f.user_id)
         .collect();
-    let gauge = |text: &str| {
-        text.lines()
-            .find(|l| l.starts_with("chat_open_connections "))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-    };
+    undecided.probe_friends = friends
+        .friends
+        .iter()
+        .filter(|f| f.online && !local(f.user_id))
+        .count() as u64;
     let mut last = None;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        let Ok(resp) = shared
-            .http
-            .get(format!("{}/metrics", shared.base_url))
-            .send()
-            .await
-        else {
-            break;
-        };
-        let Ok(text) = resp.text().await else { break };
-        last = gauge(&text);
-        match last {
-            Some(v) if v > 0.0 => tokio::time::sleep(POLL * 10).await,
-            _ => break,
+    if shared.shard.is_split() {
+        undecided.gauge = 1;
+    } else if let Some(base) = baseline {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            last = read_gauge(shared).await;
+            match last {
+                Some(v) if v > base => tokio::time::sleep(POLL * 10).await,
+                _ => break,
+            }
         }
     }
     let at = shared.now_us();
@@ -339,8 +382,18 @@ pub async fn no_ghosts(shared: &Shared) {
         at,
         probe_user,
         &online,
-        last.map(|v| v as u64),
-        0,
+        last,
+        baseline.unwrap_or(0),
         &mut shared.facts.lock().findings,
     );
+    undecided
+}
+
+/// What the end of a split run could not judge.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndUndecided {
+    /// The gauge (another shard's connections may be open).
+    pub gauge: u64,
+    /// The probe's friends seen online that live in another shard.
+    pub probe_friends: u64,
 }

@@ -8,11 +8,15 @@
 //! view lock.
 
 use crate::checker::{
-    Conversations, Deferred, Findings, FriendGraph, Lifecycles, SentLog, TypingLedger, World,
+    CheckCtx, ClockBound, ConnId, Conversations, Deferred, Findings, FriendGraph, Friendship,
+    Lifecycle, Lifecycles, SentLog, TypingActions, TypingLedger, World,
 };
 use crate::report::Invariants;
 use crate::scenario::Plan;
+use server::protocol::{ConversationId, MessageId, UserId};
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 /// Everything the checks share.
 #[derive(Default)]
@@ -29,11 +33,122 @@ pub struct Facts {
     pub delta_us: u64,
     /// The server's clock against ours, when its `Date` header told it.
     pub clock: Option<crate::checker::ClockBound>,
+    /// In a run split over processes (`--shard I/N`): the users this
+    /// process drives. The others' connections, typing and sends are
+    /// another process's, so every question about them is answered as
+    /// uncertain and counted in [`Facts::remote`].
+    pub local: Option<HashSet<UserId>>,
+    /// Questions this process could not decide (their other side lives in
+    /// another shard).
+    pub remote: RemoteQuestions,
+    /// What `loadgen merge` needs to decide some of them (split runs only).
+    pub evidence: Option<super::evidence::Evidence>,
+}
+
+/// Questions about another shard's users, answered as uncertain, by what
+/// they needed.
+#[derive(Debug, Default)]
+pub struct RemoteQuestions {
+    /// I1/I2/I4: a friend's connections (its lifecycles) in another shard.
+    pub presence: Cell<u64>,
+    /// I8: what a typer in another shard did.
+    pub typing: Cell<u64>,
+}
+
+/// [`World`] as one shard sees it: about users of other shards it answers
+/// as uncertainly as the truth can be (never connected-for-sure, always
+/// possibly connected, typing possibly done), and counts each such answer.
+/// That is the [`CheckCtx`] contract ("at least as uncertain as the
+/// truth"), so no check can report a violation that needs a fact from
+/// another process. In an unsplit run it is [`World`] itself.
+pub struct ShardWorld<'a> {
+    pub world: World<'a>,
+    local: Option<&'a HashSet<UserId>>,
+    remote: &'a RemoteQuestions,
+}
+
+impl ShardWorld<'_> {
+    fn remote(&self, user: UserId) -> bool {
+        self.local.is_some_and(|l| !l.contains(&user))
+    }
+
+    fn count(c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+}
+
+impl CheckCtx for ShardWorld<'_> {
+    fn delta_us(&self) -> u64 {
+        self.world.delta_us()
+    }
+    fn lifecycle(&self, conn: ConnId) -> Option<Lifecycle> {
+        self.world.lifecycle(conn)
+    }
+    fn any_conn(&self, user: UserId, pred: &mut dyn FnMut(ConnId, &Lifecycle) -> bool) -> bool {
+        self.world.any_conn(user, pred)
+    }
+    fn friendship(&self, a: UserId, b: UserId) -> Option<Friendship> {
+        self.world.friendship(a, b)
+    }
+    fn for_each_friend(&self, user: UserId, f: &mut dyn FnMut(UserId, Friendship)) {
+        self.world.for_each_friend(user, f)
+    }
+    fn conversation(&self, conv: ConversationId) -> Option<[UserId; 2]> {
+        self.world.conversation(conv)
+    }
+    fn message_conversation(&self, message: MessageId) -> Option<ConversationId> {
+        self.world.message_conversation(message)
+    }
+    fn clock(&self) -> Option<ClockBound> {
+        self.world.clock()
+    }
+    fn known_since(&self) -> u64 {
+        self.world.known_since()
+    }
+    fn tracks_typing(&self) -> bool {
+        self.world.tracks_typing()
+    }
+    fn typing_actions(&self, typer: UserId, receiver: UserId) -> Option<TypingActions> {
+        if self.remote(typer) {
+            Self::count(&self.remote.typing);
+            // The most uncertain answer: it may have typed at any time, and
+            // no clear is known (so nothing is "stuck" for sure).
+            return Some(TypingActions {
+                first_at: Some(0),
+                ..TypingActions::default()
+            });
+        }
+        self.world.typing_actions(typer, receiver)
+    }
+    fn confirmed_throughout(&self, user: UserId, from: u64, to: u64) -> bool {
+        if self.remote(user) {
+            Self::count(&self.remote.presence);
+            return false;
+        }
+        self.world.confirmed_throughout(user, from, to)
+    }
+    fn possibly_connected(&self, user: UserId, from: u64, to: u64) -> bool {
+        if self.remote(user) {
+            Self::count(&self.remote.presence);
+            return true;
+        }
+        self.world.possibly_connected(user, from, to)
+    }
+    fn disconnected_throughout(&self, user: UserId, from: u64, to: u64) -> bool {
+        if self.remote(user) {
+            Self::count(&self.remote.presence);
+            return false;
+        }
+        self.world.disconnected_throughout(user, from, to)
+    }
+    fn bad_token_possibly_open(&self, user: UserId, from: u64, to: u64) -> bool {
+        self.remote(user) || self.world.bad_token_possibly_open(user, from, to)
+    }
 }
 
 /// Splits the tables into a read-only [`World`] and the mutable findings, so
 /// a check can read the one while writing the other.
-pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
+pub fn split(facts: &mut Facts) -> (ShardWorld<'_>, &mut Findings) {
     let Facts {
         lifecycles,
         friends,
@@ -42,16 +157,22 @@ pub fn split(facts: &mut Facts) -> (World<'_>, &mut Findings) {
         findings,
         delta_us,
         clock,
+        local,
+        remote,
         ..
     } = facts;
     (
-        World {
-            delta_us: *delta_us,
-            lifecycles,
-            friends,
-            conversations: Some(conversations),
-            typing: Some(typing),
-            clock: *clock,
+        ShardWorld {
+            world: World {
+                delta_us: *delta_us,
+                lifecycles,
+                friends,
+                conversations: Some(conversations),
+                typing: Some(typing),
+                clock: *clock,
+            },
+            local: local.as_ref(),
+            remote,
         },
         findings,
     )

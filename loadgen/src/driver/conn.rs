@@ -143,7 +143,7 @@ fn ws_config() -> WebSocketConfig {
 /// handshake failed (counted under `errors.ws_connect`).
 pub async fn open(shared: Arc<Shared>, user: u32, slow: bool) -> Option<Arc<ConnSlot>> {
     let _busy = shared.begin();
-    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let id = shared.new_conn_id();
     let opened_at = shared.now_us();
     let user_id = shared.users[user as usize].id;
     // A2: the lifecycle opens before the connect is sent.

@@ -24,6 +24,12 @@ pub async fn request(shared: &Shared, a: u32, intended: u64) {
     else {
         return;
     };
+    if !shared.shard.owns(b) {
+        // B's connections, views and friendship facts are another shard's,
+        // which would not know of the new friendship: not done when split.
+        shared.with_recorder(a, |r| r.count("friend_requests_skipped_other_shard"));
+        return;
+    }
     let (ta, tb) = (
         &shared.users[a as usize].token,
         &shared.users[b as usize].token,

@@ -46,7 +46,7 @@ pub async fn call<B: Serialize + ?Sized>(
     let route = endpoint.route();
     let path = route.split_once(' ').map_or(route, |(_, p)| p);
     let mut req = shared
-        .http
+        .http()
         .request(method, format!("{}{}", shared.base_url, path))
         .bearer_auth(token);
     if let Some(body) = body {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::conn::ConnSlot;
+use super::pacer::Pacer;
 
 /// How many recorder shards a run uses on the current runtime.
 ///
@@ -29,10 +30,134 @@ use super::conn::ConnSlot;
 /// drained, which walks and zeroes its histograms' counts, so shards are
 /// not free: a one-thread runtime (`--target`) can never contend and gets
 /// one; a multi-thread runtime (embedded) gets 8 for its two workers.
-pub fn recorder_shards() -> usize {
+pub fn recorder_shards(threads: usize) -> usize {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => 1,
+        // Thread-per-shard (`--threads N`): one recorder per runtime thread,
+        // picked by the thread's own index (see [`worker`]), so no two
+        // threads ever take the same recorder lock.
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => threads.max(1),
         _ => 8,
+    }
+}
+
+thread_local! {
+    /// The index of the runtime thread this code runs on (`--threads`), set
+    /// by each thread before it runs anything of the run.
+    static WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    /// This runtime thread's HTTP client: a pooled connection is served by a
+    /// task of the runtime that opened it, so each runtime keeps its own.
+    static HTTP: std::cell::RefCell<Option<reqwest::Client>> = const { std::cell::RefCell::new(None) };
+    /// This runtime thread's pacer (its timerfd is registered with this
+    /// thread's runtime, whose epoll wakes it).
+    static PACER: std::cell::RefCell<Option<Arc<Pacer>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Marks the current thread as runtime thread `index` with its own HTTP
+/// client and pacer.
+pub fn set_worker(index: usize, http: Option<reqwest::Client>, pacer: Option<Arc<Pacer>>) {
+    WORKER.with(|w| w.set(Some(index)));
+    HTTP.with(|h| *h.borrow_mut() = http);
+    PACER.with(|p| *p.borrow_mut() = pacer);
+}
+
+/// Forgets what [`set_worker`] set on this thread.
+pub fn clear_worker() {
+    WORKER.with(|w| w.set(None));
+    HTTP.with(|h| *h.borrow_mut() = None);
+    PACER.with(|p| *p.borrow_mut() = None);
+}
+
+/// The runtime thread index set by [`set_worker`], if any.
+pub fn worker() -> Option<usize> {
+    WORKER.with(|w| w.get())
+}
+
+/// The run's pacers: the calling thread's, and each runtime thread's own
+/// (see [`set_worker`]); a sleep uses the one of the thread it runs on.
+pub struct Pacers {
+    main: Pacer,
+}
+
+impl Pacers {
+    /// The calling thread's pacer (registered with its runtime).
+    pub fn new(main: Pacer) -> Pacers {
+        Pacers { main }
+    }
+
+    /// Sleeps until `deadline` on this thread's pacer.
+    pub async fn sleep_until(&self, deadline: std::time::Instant) {
+        match PACER.with(|p| p.borrow().clone()) {
+            Some(p) => p.sleep_until(deadline).await,
+            None => self.main.sleep_until(deadline).await,
+        }
+    }
+
+    /// Drives the calling thread's pacer (see [`Pacer::run`]).
+    pub async fn run(&self) {
+        self.main.run().await
+    }
+}
+
+/// Which users this process drives: shard `index` of `count` drives the
+/// users whose population index is `index` modulo `count` (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl ShardSpec {
+    /// The whole population in one process.
+    pub const WHOLE: ShardSpec = ShardSpec { index: 0, count: 1 };
+
+    /// Whether population user `i` is driven by this shard.
+    #[inline]
+    pub fn owns(&self, i: u32) -> bool {
+        i % self.count == self.index
+    }
+
+    /// Whether the run is split over several processes.
+    pub fn is_split(&self) -> bool {
+        self.count > 1
+    }
+}
+
+/// A mutex that counts how often a thread found it held (the `Facts` lock,
+/// shared by every runtime thread: `counts.facts_lock_waits` in the report
+/// says how contended it was).
+pub struct Counted<T> {
+    inner: Mutex<T>,
+    waits: AtomicU64,
+}
+
+impl<T: Default> Default for Counted<T> {
+    fn default() -> Self {
+        Counted {
+            inner: Mutex::new(T::default()),
+            waits: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<T> Counted<T> {
+    /// Locks, counting a wait when another thread holds the lock.
+    #[inline]
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        if let Some(g) = self.inner.try_lock() {
+            return g;
+        }
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.inner.lock()
+    }
+
+    /// The value, without locking (nobody else holds it yet).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// How many times a lock had to wait.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
     }
 }
 
@@ -80,9 +205,12 @@ pub struct Shared {
     /// Accepted and deleted message ids (I11).
     pub book: Mutex<super::history::Book>,
     /// The checker's shared tables and findings.
-    pub facts: Mutex<super::checks::Facts>,
-    /// High-resolution sleeps for the actions' intended times.
-    pub pacer: super::pacer::Pacer,
+    pub facts: Counted<super::checks::Facts>,
+    /// High-resolution sleeps for the actions' intended times, one pacer
+    /// per runtime thread.
+    pub pacer: Pacers,
+    /// The users this process drives (`--shard I/N`).
+    pub shard: ShardSpec,
 }
 
 impl Shared {
@@ -120,7 +248,23 @@ impl Shared {
 
     /// Records into the recorder shard of `conn`.
     pub fn with_recorder<R>(&self, conn: u32, f: impl FnOnce(&mut Recorder) -> R) -> R {
-        f(&mut self.recorders[conn as usize % self.recorders.len()].lock())
+        let i = worker().unwrap_or(conn as usize);
+        f(&mut self.recorders[i % self.recorders.len()].lock())
+    }
+
+    /// A new connection id, unique across the shards of a run: the shard's
+    /// own counter interleaved with the other shards' (`n × count + index`),
+    /// so a sender connection named in a message's content is one
+    /// connection in every shard's checker.
+    pub fn new_conn_id(&self) -> u32 {
+        let n = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        n * self.shard.count + self.shard.index
+    }
+
+    /// This thread's HTTP client (see [`set_worker`]), or the run's.
+    pub fn http(&self) -> reqwest::Client {
+        HTTP.with(|h| h.borrow().clone())
+            .unwrap_or_else(|| self.http.clone())
     }
 
     /// Marks the start of an action (a barrier waits for all to finish).

@@ -115,6 +115,9 @@ impl ConnCheck {
                 }
                 _ => {}
             }
+            if let Some(ev) = facts.evidence.as_mut() {
+                ev.observe(shared, self.id, now, event, &noted);
+            }
             noted
         };
         let mut out = Outcome {

@@ -57,6 +57,21 @@ impl CompactRecorder {
         rec
     }
 
+    /// The encoded histograms (slot, V2 bytes) and the counters, to store
+    /// a recorder in a file (a shard's output for `loadgen merge`).
+    pub fn parts(&self) -> (&[(u16, Vec<u8>)], &Recorder) {
+        (&self.histograms, &self.counters)
+    }
+
+    /// The inverse of [`CompactRecorder::parts`]; a slot out of range is
+    /// ignored when expanding.
+    pub fn from_parts(histograms: Vec<(u16, Vec<u8>)>, counters: Recorder) -> CompactRecorder {
+        CompactRecorder {
+            histograms,
+            counters,
+        }
+    }
+
     /// Bytes held (for tests and diagnostics).
     pub fn encoded_len(&self) -> usize {
         self.histograms.iter().map(|(_, b)| b.len()).sum()

@@ -31,3 +31,5 @@ mod faults;
 mod saturation;
 // Every shipped scenario validates; `smoke` runs clean with every stable key.
 mod scenarios;
+// --threads, --shard and merge against a separate server: equivalence, cross-shard faults.
+mod sharded;

@@ -150,12 +150,27 @@ fn tail(s: &str, max: usize) -> &str {
 /// the caller's shell cannot change what a test means. The JSON report is
 /// read back when the arguments name one with `--json`.
 pub fn loadgen(dir: &TempDir, args: &[&str]) -> Run {
+    run_command(dir, Command::new(LOADGEN), args)
+}
+
+/// `scripts/run-sharded N ARGS...` with this package's `loadgen`, its shard
+/// outputs in `dir/shards`; judged like [`loadgen`] (its exit code is the merge's).
+pub fn run_sharded(dir: &TempDir, n: u32, args: &[&str]) -> Run {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/run-sharded");
+    let mut cmd = Command::new(script);
+    cmd.arg(n.to_string())
+        .env("LOADGEN", LOADGEN)
+        .env("RUN_SHARDED_DIR", dir.join("shards"));
+    run_command(dir, cmd, args)
+}
+
+fn run_command(dir: &TempDir, mut cmd: Command, args: &[&str]) -> Run {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let out_path = dir.join(&format!("run-{n}.stdout"));
     let err_path = dir.join(&format!("run-{n}.stderr"));
     let create = |p: &Path| File::create(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let mut child = Command::new(LOADGEN)
+    let mut child = cmd
         .args(args)
         .current_dir(&dir.path)
         .env_remove("CHAT_ADMIN_TOKEN")
@@ -164,7 +179,7 @@ pub fn loadgen(dir: &TempDir, args: &[&str]) -> Run {
         .stdout(create(&out_path))
         .stderr(create(&err_path))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {LOADGEN}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start loadgen or scripts/run-sharded: {e}"));
     // A waiter thread blocks in `wait()` and reports through a channel, so
     // the time limit is a `recv_timeout`, not a polling loop.
     let pid = child.id();
