@@ -40,8 +40,10 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// Users with at least one open connection.
     pub users_online: Gauge,
-    /// Messages currently stored (accepted minus deleted).
+    /// Messages currently stored (accepted minus deleted minus evicted).
     pub messages_stored: Gauge,
+    /// Messages evicted by the retention bound (oldest first).
+    pub messages_evicted: Counter,
     /// Connections closed with 4010.
     pub slow_consumer_closes: Counter,
     /// WebSocket upgrades refused after the handshake (4008, 4011).
@@ -65,6 +67,7 @@ impl Metrics {
         let open_connections = Gauge::default();
         let users_online = Gauge::default();
         let messages_stored = Gauge::default();
+        let messages_evicted = Counter::default();
         let slow_consumer_closes = Counter::default();
         let rejected_connections = Counter::default();
         let events_family = Family::<TypeLabel, Counter>::default();
@@ -82,8 +85,13 @@ impl Metrics {
         );
         registry.register(
             "messages_stored",
-            "Messages stored (accepted minus deleted)",
+            "Messages stored (accepted minus deleted minus evicted)",
             messages_stored.clone(),
+        );
+        registry.register(
+            "messages_evicted",
+            "Messages dropped from history by the per-conversation retention bound, oldest first",
+            messages_evicted.clone(),
         );
         registry.register(
             "slow_consumer_closes",
@@ -131,6 +139,7 @@ impl Metrics {
             open_connections,
             users_online,
             messages_stored,
+            messages_evicted,
             slow_consumer_closes,
             rejected_connections,
             events_sent,
@@ -144,6 +153,16 @@ impl Metrics {
     pub fn events_sent(&self, kind: EventKind, n: u64) {
         if n > 0 {
             self.events_sent[kind as usize].inc_by(n);
+        }
+    }
+
+    /// Counts one message stored and `evicted` dropped to make room.
+    #[inline]
+    pub fn message_stored(&self, evicted: usize) {
+        self.messages_stored.inc();
+        if evicted > 0 {
+            self.messages_stored.dec_by(evicted as i64);
+            self.messages_evicted.inc_by(evicted as u64);
         }
     }
 

@@ -306,6 +306,13 @@ pub struct Checker {
     pub quiet: Duration,
     /// Most messages per conversation read back from history at a barrier (≤ 500).
     pub history_cap: u32,
+    /// Messages per conversation the target keeps (`chat-server
+    /// --history-per-conversation`); unset: the reference server's default
+    /// (1,000). The embedded server is started with it, and I11 judges
+    /// only the messages such a bound must keep. A target that keeps more
+    /// (or everything) is judged soundly, a little less strictly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_retention: Option<u32>,
 }
 
 impl Default for Checker {
@@ -315,6 +322,7 @@ impl Default for Checker {
             delta: Duration::from_secs(2),
             quiet: Duration::from_millis(200),
             history_cap: 500,
+            history_retention: None,
         }
     }
 }
