@@ -8,6 +8,12 @@ use crate::fault::Fault;
 use clap::Parser;
 use std::net::SocketAddr;
 
+/// Messages kept per conversation unless `--history-per-conversation` says
+/// otherwise: twice the largest history page (500), so a client that reads
+/// back two pages after a reconnect still finds everything, while a
+/// conversation holds at most ~1,000 × its message size.
+pub const DEFAULT_HISTORY_PER_CONVERSATION: u32 = 1000;
+
 /// `chat-server`: an in-memory, lock-sharded implementation of the chat protocol.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chat-server", version, about, long_about = None)]
@@ -50,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_WS_SEND_BUFFER", default_value_t = 0)]
     pub ws_send_buffer: u32,
 
+    /// Messages kept per conversation; storing one more evicts the oldest,
+    /// so the store's memory is bounded (history then returns the last N).
+    #[arg(long, env = "CHAT_HISTORY_PER_CONVERSATION", default_value_t = DEFAULT_HISTORY_PER_CONVERSATION, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    pub history_per_conversation: u32,
+
     /// Fault to inject (repeatable; for testing checkers only — never in production).
     #[arg(long = "fault", env = "CHAT_FAULT", value_enum, value_delimiter = ',')]
     pub faults: Vec<Fault>,
@@ -70,6 +81,7 @@ impl Default for Config {
             max_message_bytes: 65536,
             ws_read_buffer: 1024,
             ws_send_buffer: 0,
+            history_per_conversation: DEFAULT_HISTORY_PER_CONVERSATION,
             faults: Vec::new(),
             log: "info".to_owned(),
         }

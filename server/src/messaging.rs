@@ -144,17 +144,18 @@ fn store_and_push(
         created_at: (form == Form::Rest).then(|| created_at.clone()),
         media_ids: (form == Form::Rest).then(|| media_ids.to_vec()),
     };
-    // G5: the message is stored before anyone can see its id.
+    // G5 (within the retention bound, see `store::conversations`): the
+    // message is stored before anyone can see its id.
     if !(state.faults.on(Fault::HistoryMissing) && id % HISTORY_MISSING_EVERY == 0) {
-        conv.append(StoredMessage {
+        let message = StoredMessage {
             id,
             sender,
             content: content.into(),
             created_at: created_at.clone().into(),
             media_ids: media_ids.into(),
-        });
-        state.conversations.index_message(id, conv.id);
-        state.metrics.messages_stored.inc();
+        };
+        let evicted = state.conversations.store(conv, message);
+        state.metrics.message_stored(evicted);
     }
     // Serialized once; every recipient connection shares the bytes.
     let frame = Frame::from(ServerEvent::NewMessage(event).to_json());

@@ -48,7 +48,7 @@ impl AppState {
         });
         Arc::new(AppState {
             users: Users::new(shards),
-            conversations: Conversations::new(shards),
+            conversations: Conversations::new(shards, config.history_per_conversation as usize),
             manager: ConnectionManager::new(
                 shards,
                 config.max_connections_per_user as usize,

@@ -172,3 +172,85 @@ async fn slow_consumer_closes_are_exposed() {
         "/metrics mentions no slow-consumer counter:\n{text}"
     );
 }
+
+/// `GET /metrics` with `accept` (None: no header) over a real socket:
+/// (status, Content-Type, body).
+async fn scrape_accepting(s: &TestServer, accept: Option<&str>) -> (u16, String, String) {
+    let mut req = reqwest::Client::new()
+        .get(format!("{}/metrics", s.http_url()))
+        .timeout(tests::TIMEOUT);
+    if let Some(a) = accept {
+        req = req.header(reqwest::header::ACCEPT, a);
+    }
+    let resp = req.send().await.expect("GET /metrics");
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, ctype, resp.text().await.expect("reading /metrics"))
+}
+
+#[tokio::test]
+async fn metrics_negotiates_openmetrics_when_asked() {
+    let s = TestServer::start().await;
+    // What Prometheus sends when it scrapes with OpenMetrics enabled.
+    let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,\
+        application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    for accept in [
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "application/openmetrics-text",
+        prometheus,
+    ] {
+        let (status, ctype, body) = scrape_accepting(&s, Some(accept)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            ctype, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "Accept: {accept}"
+        );
+        assert!(
+            body.trim_end().ends_with("# EOF"),
+            "OpenMetrics ends with # EOF:\n{body}"
+        );
+        assert!(
+            body.contains("# TYPE chat_slow_consumer_closes counter"),
+            "OpenMetrics names a counter family without _total:\n{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_answers_text_004_otherwise() {
+    let s = TestServer::start().await;
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("text/plain"),
+        Some("text/plain;version=0.0.4;q=1,*/*;q=0.1"),
+        Some("application/json"),
+        Some("application/openmetrics-text;q=0.1, text/plain;q=0.9"),
+    ] {
+        let (status, ctype, body) = scrape_accepting(&s, accept).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            ctype, "text/plain; version=0.0.4; charset=utf-8",
+            "Accept: {accept:?}"
+        );
+        assert!(!body.contains("# EOF"), "text 0.0.4 has no # EOF:\n{body}");
+        assert!(
+            body.contains("# TYPE chat_slow_consumer_closes_total counter"),
+            "text 0.0.4 names a counter by its sample:\n{body}"
+        );
+        // The same series as the OpenMetrics scrape (what moves was tested above).
+        let scrape = Scrape::parse(&body);
+        assert!(
+            scrape
+                .series
+                .keys()
+                .any(|k| k.starts_with("chat_open_connections")),
+            "{body}"
+        );
+    }
+}

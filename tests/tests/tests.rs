@@ -38,6 +38,10 @@ mod rest_messages;
 mod admin;
 // §6 /metrics: the counters move.
 mod metrics;
+// Close before unregister: a reconnecting client never overlaps its old connection.
+mod close_order;
+// The retention bound: the last N messages per conversation (docs/server-hardening.md).
+mod retention;
 // Graceful shutdown: 1001 on every socket; the binary and SIGTERM.
 mod shutdown;
 // Malformed input (proptest through real sockets): no panic, no harm to

@@ -111,13 +111,31 @@ pub struct HistoryCheck<'a> {
     /// The read returned a full page (its `limit`): ids above its last are
     /// not judged.
     pub truncated: bool,
+    /// Messages the server keeps per conversation (its retention bound,
+    /// oldest evicted first); None: it keeps everything.
+    pub retention: Option<u64>,
 }
 
 /// I11: every accepted, undeleted id in the judged range appears in the
 /// history exactly once.
+///
+/// Under a retention bound N (the server keeps the last N messages of each
+/// conversation, evicting the oldest), an id is judged only if the bound
+/// must still keep it: fewer than N ids after it are in the history or
+/// deleted by the generator. That is sound: when the server evicted the
+/// newest evicted message e ≥ m, N messages after e were stored, and each is
+/// now either still stored (so in a complete read) or deleted, so at least N
+/// ids after m are seen. A read that is incomplete above its last id
+/// (`truncated`) cannot bound what lies above, so under a bound it judges
+/// nothing. Without a bound, everything in range is judged, as before.
 pub fn check_history(at: u64, h: &HistoryCheck<'_>, found: &mut Findings) {
+    if h.retention.is_some() && h.truncated {
+        return;
+    }
     let mut history = h.history.to_vec();
     history.sort_unstable();
+    let mut deleted = h.deleted.to_vec();
+    deleted.sort_unstable();
     let mut twice: Vec<MessageId> = history
         .windows(2)
         .filter(|w| w[0] == w[1])
@@ -132,10 +150,29 @@ pub fn check_history(at: u64, h: &HistoryCheck<'_>, found: &mut Findings) {
     let mut accepted = h.accepted.to_vec();
     accepted.sort_unstable();
     accepted.dedup();
+    // What a retention bound counts after an id: the ids read back, and the
+    // ids of this conversation the generator deleted.
+    let mut after: Vec<MessageId> = history.clone();
+    if h.retention.is_some() {
+        after.extend(
+            accepted
+                .iter()
+                .filter(|id| deleted.binary_search(id).is_ok()),
+        );
+        after.sort_unstable();
+        after.dedup();
+    }
     let mut missing = Vec::new();
     for id in accepted {
-        if id <= h.after_id || id > top || h.deleted.contains(&id) {
+        if id <= h.after_id || id > top || deleted.binary_search(&id).is_ok() {
             continue;
+        }
+        if let Some(n) = h.retention {
+            let newer = after.len() - after.partition_point(|x| *x <= id);
+            if newer as u64 >= n {
+                // The bound may have evicted it: nothing provable.
+                continue;
+            }
         }
         found.tally.check(InvariantId::I11);
         if history.binary_search(&id).is_err() {
@@ -242,6 +279,16 @@ mod tests {
     use super::*;
 
     fn history(accepted: &[u64], deleted: &[u64], got: &[u64], truncated: bool) -> Findings {
+        retained(accepted, deleted, got, truncated, None)
+    }
+
+    fn retained(
+        accepted: &[u64],
+        deleted: &[u64],
+        got: &[u64],
+        truncated: bool,
+        retention: Option<u64>,
+    ) -> Findings {
         let mut f = Findings::new();
         let h = HistoryCheck {
             conversation_id: 3,
@@ -250,9 +297,55 @@ mod tests {
             after_id: 0,
             history: got,
             truncated,
+            retention,
         };
         check_history(1, &h, &mut f);
         f
+    }
+
+    #[test]
+    fn i11_under_retention_judges_only_what_the_bound_keeps() {
+        // Bound 3: 1..=5 sent, the server kept 3, 4, 5. 1 and 2 have three
+        // newer ids in the history: not judged. 3, 4, 5 judged and present.
+        let f = retained(&[1, 2, 3, 4, 5], &[], &[3, 4, 5], false, Some(3));
+        assert!(f.is_clean(), "{:?}", f.violations);
+        assert_eq!(f.tally.checked.get(InvariantId::I11), 3);
+        // The same read without a bound: 1 and 2 are lost.
+        let f = retained(&[1, 2, 3, 4, 5], &[], &[3, 4, 5], false, None);
+        assert_eq!(f.count(InvariantId::I11), 1);
+        assert!(f.violations[0].message.contains("[1,2]"));
+        // Only two ids after 3 (and after 1 and 2): the bound had to keep all three.
+        let f = retained(&[1, 2, 3, 4, 5], &[], &[4, 5], false, Some(3));
+        assert_eq!(f.count(InvariantId::I11), 1);
+        assert!(
+            f.violations[0].message.contains("[1,2,3]"),
+            "{:?}",
+            f.violations
+        );
+        // 2 missing with three ids after it: not judged (a bound of 3 may
+        // have evicted it), while 3, 4, 5 are judged and present.
+        let f = retained(&[1, 2, 3, 4, 5], &[], &[1, 3, 4, 5], false, Some(3));
+        assert!(f.is_clean(), "{:?}", f.violations);
+        assert_eq!(f.tally.checked.get(InvariantId::I11), 3);
+    }
+
+    #[test]
+    fn i11_under_retention_counts_deleted_messages_as_newer() {
+        // Bound 2: 1, 2, 3 stored (1 evicted by 3), then 3 deleted: the
+        // history holds 2 only, and 1 had two newer (2, and 3 deleted).
+        let f = retained(&[1, 2, 3], &[3], &[2], false, Some(2));
+        assert!(f.is_clean(), "{:?}", f.violations);
+        assert_eq!(f.tally.checked.get(InvariantId::I11), 1);
+        // A deletion in another conversation does not count.
+        let f = retained(&[1, 2], &[9], &[2], false, Some(2));
+        assert_eq!(f.count(InvariantId::I11), 1);
+    }
+
+    #[test]
+    fn i11_under_retention_judges_nothing_on_an_incomplete_read() {
+        let f = retained(&[1, 2, 3], &[], &[], true, Some(2));
+        assert!(f.is_clean());
+        assert_eq!(f.tally.checked.get(InvariantId::I11), 0);
     }
 
     #[test]
@@ -282,5 +375,60 @@ mod tests {
         assert!(f.is_clean());
         check_no_ghosts(9, 1, &[4], Some(3), 1, &mut f);
         assert_eq!(f.count(InvariantId::I12), 2);
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send,
+        /// Delete the i-th kept message (modulo how many are kept).
+        Delete(usize),
+    }
+
+    proptest! {
+        /// Sound under any bound: a server that keeps the last N (oldest
+        /// evicted first, deletions freeing slots) is never reported; and
+        /// a kept message dropped from the read is reported whenever fewer
+        /// than N ids after it were kept or deleted.
+        #[test]
+        fn i11_under_retention_is_sound_and_bites(
+            n in 1u64..6,
+            ops in proptest::collection::vec(
+                prop_oneof![3 => Just(Op::Send), 1 => any::<usize>().prop_map(Op::Delete)],
+                1..60,
+            ),
+            drop_pick in any::<usize>(),
+        ) {
+            let (mut kept, mut sent, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Send => {
+                        let id = i as u64 + 1;
+                        sent.push(id);
+                        kept.push(id);
+                        if kept.len() as u64 > n {
+                            kept.remove(0);
+                        }
+                    }
+                    Op::Delete(k) if !kept.is_empty() => {
+                        let k = k % kept.len();
+                        deleted.push(kept.remove(k));
+                    }
+                    Op::Delete(_) => {}
+                }
+            }
+            let f = retained(&sent, &deleted, &kept, false, Some(n));
+            prop_assert!(f.is_clean(), "{:?}", f.violations);
+            if !kept.is_empty() {
+                let x = kept[drop_pick % kept.len()];
+                let newer = kept.iter().chain(&deleted).filter(|id| **id > x).count() as u64;
+                let read: Vec<u64> = kept.iter().copied().filter(|id| *id != x).collect();
+                let f = retained(&sent, &deleted, &read, false, Some(n));
+                if newer < n {
+                    prop_assert_eq!(f.count(InvariantId::I11), 1);
+                }
+            }
+        }
     }
 }

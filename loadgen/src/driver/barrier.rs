@@ -264,6 +264,7 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
             after_id,
             history: &history,
             truncated,
+            retention: Some(u64::from(shared.plan.history_retention())),
         };
         check_history(at, &check, &mut shared.facts.lock().findings);
     }

@@ -34,6 +34,7 @@ pub async fn server(plan: &Plan, target: &Target) -> Result<Server, LoadgenError
         Target::Embedded => {
             let mut config = server::Config {
                 faults: plan.faults.clone(),
+                history_per_conversation: plan.history_retention(),
                 ..server::Config::default()
             };
             if let Some(q) = plan.embedded_server.outbound_queue {

@@ -26,7 +26,9 @@ pub struct Scenario {
     #[serde(default)]
     pub description: String,
     /// Seed of users, friend graph and action schedule (`--seed` overrides).
-    #[serde(default = "default_seed")]
+    /// Any u64: above `i64::MAX` (TOML integers are signed) it is written
+    /// as a decimal string, and read in either form.
+    #[serde(default = "default_seed", with = "seed_format")]
     pub seed: u64,
     /// Number of simulated users (`--users` overrides).
     pub users: u32,
@@ -77,6 +79,52 @@ pub struct Scenario {
 fn default_seed() -> u64 {
     1
 }
+/// Seeds in TOML. TOML integers are signed 64-bit, so a seed above
+/// `i64::MAX` cannot be written as one: [`Scenario::to_toml`] writes it as a
+/// decimal string (`seed = "18446744073709551615"`), and both forms are read.
+mod seed_format {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*seed) {
+            Ok(v) => s.serialize_i64(v),
+            Err(_) => s.serialize_str(&seed.to_string()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(SeedVisitor)
+    }
+
+    struct SeedVisitor;
+
+    impl Visitor<'_> for SeedVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(
+                "an integer in 0..=18446744073709551615 (as a string above 9223372036854775807)",
+            )
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            v.trim()
+                .parse()
+                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+    }
+}
+
 fn default_connections() -> CountRange {
     CountRange::fixed(1)
 }
@@ -311,6 +359,13 @@ pub struct Checker {
     /// What is still younger is reported as undecided, never as clean.
     #[serde(with = "humantime_serde")]
     pub final_wait: Duration,
+    /// Messages per conversation the target keeps (`chat-server
+    /// --history-per-conversation`); unset: the reference server's default
+    /// (1,000). The embedded server is started with it, and I11 judges
+    /// only the messages such a bound must keep. A target that keeps more
+    /// (or everything) is judged soundly, a little less strictly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_retention: Option<u32>,
 }
 
 impl Default for Checker {
@@ -321,6 +376,7 @@ impl Default for Checker {
             quiet: Duration::from_millis(200),
             history_cap: 500,
             final_wait: Duration::from_secs(60),
+            history_retention: None,
         }
     }
 }

@@ -289,6 +289,9 @@ impl Plan {
                 ),
             ));
         }
+        if let Some(n) = s.checker.history_retention {
+            c.at_least("checker.history_retention", u64::from(n), 1)?;
+        }
         c.positive("generator.saturation_lag", s.generator.saturation_lag)?;
         if !(0.0..=0.95).contains(&s.generator.starve) {
             return Err(c.err(
@@ -363,6 +366,14 @@ impl Plan {
     /// The barrier interval, or `None` when only the final barrier runs.
     pub fn barrier_interval(&self) -> Option<Duration> {
         (!self.checker.barrier_interval.is_zero()).then_some(self.checker.barrier_interval)
+    }
+
+    /// Messages per conversation the target is taken to keep
+    /// (`checker.history_retention`, or the reference server's default).
+    pub fn history_retention(&self) -> u32 {
+        self.checker
+            .history_retention
+            .unwrap_or(server::config::DEFAULT_HISTORY_PER_CONVERSATION)
     }
 
     /// The command line that reruns this plan: same scenario, seed and overrides.

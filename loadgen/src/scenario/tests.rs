@@ -374,3 +374,32 @@ fn samplers_stay_in_range() {
         assert!((1..=4).contains(&CountRange { min: 1, max: 4 }.sample(&mut rng)));
     }
 }
+
+#[test]
+fn seeds_above_i64_max_are_written_as_strings_and_read_in_both_forms() {
+    for seed in [0, 7, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        let mut s = parse(MINIMAL).expect("valid");
+        s.seed = seed;
+        let text = s.to_toml().expect("every seed serializes");
+        let back = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.seed, seed, "{text}");
+        let written_as_string = text.contains(&format!("seed = \"{seed}\""));
+        assert_eq!(written_as_string, seed > i64::MAX as u64, "{text}");
+    }
+    let seed = |line: &str| parse(&format!("{MINIMAL}{line}\n")).map(|s| s.seed);
+    assert_eq!(seed("seed = \"42\"").expect("a string seed"), 42);
+    assert_eq!(
+        seed("seed = \"18446744073709551615\"").expect("u64::MAX"),
+        u64::MAX
+    );
+    for bad in [
+        "seed = -1",
+        "seed = \"-1\"",
+        "seed = \"18446744073709551616\"",
+        "seed = \"x\"",
+        "seed = 1.5",
+    ] {
+        let msg = seed(bad).expect_err(bad).to_string();
+        assert!(msg.contains("'seed'"), "{bad}: {msg}");
+    }
+}

@@ -131,7 +131,6 @@ pub async fn history(
     }
     let messages = conv
         .page(query.after_id.unwrap_or(0), limit)
-        .iter()
         .map(|m| HistoryMessage {
             message_id: m.id,
             sender_id: m.sender,

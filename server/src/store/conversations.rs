@@ -9,11 +9,22 @@
 //! append, read or delete. Message ids come from one counter incremented
 //! under the conversation's lock, so within a conversation they increase in
 //! the order the messages are stored and delivered (G3).
+//!
+//! # Retention
+//!
+//! Each conversation keeps its last `history_per_conversation` messages
+//! ([`Conversations::store`]); storing one more evicts the oldest. So the
+//! store's memory is bounded by conversations × that bound, and a long run
+//! stays flat instead of ending in an out-of-memory kill. PROTOCOL.md's G5
+//! ("a message with an id is in the history") holds *within the retention
+//! bound*: a history read returns every accepted, undeleted message that
+//! still has fewer than `history_per_conversation` stored-or-deleted
+//! messages after it in its conversation, and none older.
 
 use super::Sharded;
 use crate::protocol::{ConversationId, MessageId, UserId};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -34,8 +45,9 @@ pub struct Conversation {
     pub id: ConversationId,
     /// The two participants, ascending.
     pub users: [UserId; 2],
-    /// Ascending by id (appends only; deletions remove in place).
-    pub messages: Vec<StoredMessage>,
+    /// Ascending by id: appended at the back, evicted from the front
+    /// ([`Conversations::store`]); deletions remove in place.
+    pub messages: VecDeque<StoredMessage>,
     /// Per participant (same index as `users`): the last message id that
     /// was stored when that participant last marked the conversation read.
     pub read_upto: [MessageId; 2],
@@ -65,17 +77,9 @@ impl Conversation {
         usize::from(self.users[1] == user)
     }
 
-    /// Stores a message with id `id` (from [`Conversations::next_message_id`],
-    /// taken under this conversation's lock).
-    pub fn append(&mut self, message: StoredMessage) -> &StoredMessage {
-        self.messages.push(message);
-        // The vector is non-empty: we just pushed.
-        self.messages.last().expect("just pushed")
-    }
-
     /// Marks the other participant's messages read for `reader`.
     pub fn mark_read(&mut self, reader: UserId) {
-        let last = self.messages.last().map_or(0, |m| m.id);
+        let last = self.messages.back().map_or(0, |m| m.id);
         let slot = self.slot(reader);
         self.read_upto[slot] = self.read_upto[slot].max(last);
     }
@@ -90,23 +94,23 @@ impl Conversation {
     pub fn unread_count(&self, user: UserId) -> u64 {
         let upto = self.read_upto[self.slot(user)];
         let start = self.messages.partition_point(|m| m.id <= upto);
-        self.messages[start..]
-            .iter()
+        self.messages
+            .range(start..)
             .filter(|m| m.sender != user)
             .count() as u64
     }
 
     /// Messages with id > `after`, at most `limit`, ascending.
-    pub fn page(&self, after: MessageId, limit: usize) -> &[StoredMessage] {
+    pub fn page(&self, after: MessageId, limit: usize) -> impl Iterator<Item = &StoredMessage> {
         let start = self.messages.partition_point(|m| m.id <= after);
-        let end = (start + limit).min(self.messages.len());
-        &self.messages[start..end]
+        let end = start.saturating_add(limit).min(self.messages.len());
+        self.messages.range(start..end)
     }
 
     /// Removes a message; returns it.
     pub fn remove(&mut self, id: MessageId) -> Option<StoredMessage> {
         let pos = self.messages.binary_search_by_key(&id, |m| m.id).ok()?;
-        Some(self.messages.remove(pos))
+        self.messages.remove(pos)
     }
 
     /// The message with this id.
@@ -127,12 +131,16 @@ pub struct Conversations {
     by_user: Sharded<HashMap<UserId, Vec<ConversationId>>>,
     next_conversation: AtomicU64,
     next_message: AtomicU64,
+    /// Messages kept per conversation (`--history-per-conversation`, ≥ 1).
+    retention: usize,
 }
 
 impl Conversations {
-    /// An empty store with `shards` shards.
-    pub fn new(shards: usize) -> Self {
+    /// An empty store with `shards` shards that keeps the last `retention`
+    /// messages of each conversation (at least 1).
+    pub fn new(shards: usize, retention: usize) -> Self {
         Conversations {
+            retention: retention.max(1),
             pairs: Sharded::new(shards),
             by_id: Sharded::new(shards),
             by_message: Sharded::new(shards),
@@ -165,7 +173,7 @@ impl Conversations {
         let conv = Arc::new(Mutex::new(Conversation {
             id,
             users: [key.0, key.1],
-            messages: Vec::new(),
+            messages: VecDeque::new(),
             read_upto: [0, 0],
             deleted: false,
             held: None,
@@ -182,6 +190,34 @@ impl Conversations {
     /// The conversation with this id, if it exists.
     pub fn get(&self, id: ConversationId) -> Option<ConversationRef> {
         self.by_id.lock(id).get(&id).cloned()
+    }
+
+    /// Messages kept per conversation.
+    pub fn retention(&self) -> usize {
+        self.retention
+    }
+
+    /// Stores `message` (its id from [`Conversations::next_message_id`],
+    /// taken under `conv`'s lock, which the caller holds) at the end of
+    /// `conv`, indexes it, and evicts the oldest messages beyond the
+    /// retention bound. Returns how many were evicted (0 or 1).
+    ///
+    /// G5 within the retention bound: the message is stored before anyone
+    /// can see its id, and stays until it is deleted or until
+    /// `retention` newer messages have been stored after it (oldest first;
+    /// see the module doc). Eviction also forgets the id in the message
+    /// index, so nothing about an evicted message stays in memory.
+    pub fn store(&self, conv: &mut Conversation, message: StoredMessage) -> usize {
+        self.index_message(message.id, conv.id);
+        conv.messages.push_back(message);
+        let mut evicted = 0;
+        while conv.messages.len() > self.retention {
+            if let Some(old) = conv.messages.pop_front() {
+                self.unindex_message(old.id);
+                evicted += 1;
+            }
+        }
+        evicted
     }
 
     /// Records which conversation a message is in (for delete by id).
@@ -212,7 +248,12 @@ impl Conversations {
     /// pair entry (if it still points here), the id, the message index and
     /// the per-user lists. Call without holding the conversation's lock
     /// (the pair map comes before it in the lock order).
-    pub fn forget(&self, id: ConversationId, users: [UserId; 2], messages: &[StoredMessage]) {
+    pub fn forget<'a>(
+        &self,
+        id: ConversationId,
+        users: [UserId; 2],
+        messages: impl IntoIterator<Item = &'a StoredMessage>,
+    ) {
         let key = (users[0], users[1]);
         {
             let mut pairs = self.pairs.lock(key.0 ^ key.1.rotate_left(17));
@@ -228,6 +269,86 @@ impl Conversations {
             if let Some(list) = self.by_user.lock(user).get_mut(&user) {
                 list.retain(|c| *c != id);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message(id: MessageId, sender: UserId) -> StoredMessage {
+        StoredMessage {
+            id,
+            sender,
+            content: "x".into(),
+            created_at: "t".into(),
+            media_ids: Box::new([]),
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Store a message from participant 0 or 1.
+        Store(bool),
+        /// Delete the i-th kept message (modulo how many are kept).
+        Delete(usize),
+    }
+
+    proptest! {
+        /// Against a model: the kept messages are always the newest
+        /// `retention` of those stored and not deleted at the time each
+        /// newer one came, ascending, and the id index knows exactly them.
+        #[test]
+        fn retention_keeps_the_newest_and_forgets_the_rest(
+            retention in 1usize..6,
+            ops in proptest::collection::vec(
+                prop_oneof![3 => any::<bool>().prop_map(Op::Store), 1 => any::<usize>().prop_map(Op::Delete)],
+                0..80,
+            ),
+        ) {
+            let store = Conversations::new(4, retention);
+            let (conv, _) = store.get_or_create(1, 2);
+            let mut conv = conv.lock();
+            let mut model: VecDeque<MessageId> = VecDeque::new();
+            let mut gone: Vec<MessageId> = Vec::new();
+            let mut evicted_total = 0;
+            for op in ops {
+                match op {
+                    Op::Store(second) => {
+                        let id = store.next_message_id();
+                        let evicted = store.store(&mut conv, message(id, if second { 2 } else { 1 }));
+                        model.push_back(id);
+                        let mut n = 0;
+                        while model.len() > retention {
+                            gone.extend(model.pop_front());
+                            n += 1;
+                        }
+                        prop_assert_eq!(evicted, n);
+                        evicted_total += n;
+                    }
+                    Op::Delete(i) if !model.is_empty() => {
+                        let id = model.remove(i % model.len()).expect("in range");
+                        prop_assert!(conv.remove(id).is_some());
+                        store.unindex_message(id);
+                        gone.push(id);
+                    }
+                    Op::Delete(_) => {}
+                }
+                let kept: Vec<MessageId> = conv.messages.iter().map(|m| m.id).collect();
+                prop_assert_eq!(&kept, &model.iter().copied().collect::<Vec<_>>());
+                prop_assert!(kept.len() <= retention);
+                let page: Vec<MessageId> = conv.page(0, 500).map(|m| m.id).collect();
+                prop_assert_eq!(&page, &kept);
+                for id in &kept {
+                    prop_assert_eq!(store.conversation_of(*id), Some(conv.id));
+                }
+                for id in &gone {
+                    prop_assert_eq!(store.conversation_of(*id), None);
+                }
+            }
+            prop_assert!(evicted_total <= gone.len());
         }
     }
 }

@@ -7,7 +7,13 @@
 //! records the close code there, and the writer sends it. At the end the
 //! halves are reunited and the close handshake is finished with a short
 //! timeout, so the peer sees our close frame rather than a reset.
+//!
+//! The connection is unregistered from the ConnectionManager before any
+//! close frame leaves, ours or tungstenite's automatic reply to the peer's
+//! ([`Guarded`]): a client that saw its close handshake complete and
+//! reconnects never overlaps its old connection.
 
+use super::guarded::{self, Guarded};
 use super::{cmd, writer};
 use crate::fault::Fault;
 use crate::manager::{ConnControl, ConnHandle, ConnId, Frame};
@@ -72,7 +78,7 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
     if state.shutdown.is_cancelled() {
         control.close(close::GOING_AWAY);
     }
-    let (sink, mut stream) = socket.split();
+    let (sink, mut stream) = Guarded::new(socket, state.clone(), user, id).split();
     let writer = tokio::spawn(writer::run(sink, rx, control.clone()));
     let conn = Conn {
         state: &state,
@@ -105,9 +111,10 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
             },
         }
     }
-    // Unregister first: presence follows the removal like any other close.
-    let friends = state.users.friends_of(user);
-    state.manager.disconnect(user, id, &friends);
+    // Unregister before the writer sends our close frame (and in every
+    // other ending). `Guarded` has already done it if the peer closed first
+    // or a close frame went out: unregistering again is a no-op.
+    guarded::unregister(&state, user, id);
     if let Ok(sink) = writer.await {
         if let Ok(mut ws) = stream.reunite(sink) {
             let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {

@@ -2,12 +2,15 @@
 //!
 //! - [`connection`]: one connection's life — authenticate, register with the
 //!   ConnectionManager, read and dispatch frames, unregister, close.
+//! - [`guarded`]: the socket wrapper that unregisters the connection before
+//!   any close frame leaves or is answered.
 //! - [`writer`]: the per-connection writer task that drains the bounded
 //!   outbound queue in batches.
 //! - [`cmd`]: one file per client message type.
 
 pub mod cmd;
 pub mod connection;
+pub mod guarded;
 pub mod writer;
 
 use crate::state::AppState;

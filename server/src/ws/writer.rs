@@ -9,7 +9,7 @@
 
 use crate::manager::{ConnControl, Frame};
 use crate::protocol::close;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ const CLOSE_SEND: Duration = Duration::from_millis(500);
 /// How long a slow consumer's 4010 may take to go out (behind a full socket).
 const SLOW_CLOSE_SEND: Duration = Duration::from_secs(10);
 
-type Sink = SplitSink<WebSocket, Message>;
+type Sink = SplitSink<super::guarded::Guarded, Message>;
 
 /// Runs until the connection closes; returns the sink so the caller can
 /// finish the close handshake.

@@ -395,6 +395,7 @@ impl Sim {
                 after_id: 0,
                 history: &history,
                 truncated: false,
+                retention: None,
             };
             check_history(at, &h, &mut self.h.found);
         }
