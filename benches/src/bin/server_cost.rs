@@ -265,7 +265,7 @@ impl Load {
             closed: 0,
         }));
         let mut sinks = Vec::new();
-        for (id, token) in users {
+        for (_, token) in users {
             let url = format!("ws://127.0.0.1:{}/ws/{token}", s.port);
             let (ws, _) = tokio_tungstenite::connect_async(url).await?;
             let (sink, mut stream) = ws.split();
