@@ -143,6 +143,19 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first: chat-server shuts down cleanly, and a server run
+        // under valgrind gets to write its profile.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -392,16 +405,19 @@ fn record(recv: &RefCell<Recv>, frame: &str) {
     let Some(at) = frame.find(KEY) else {
         return; // presence and other frames
     };
-    let Some(hex) = frame.get(at + KEY.len()..at + KEY.len() + 16) else {
-        return;
+    let field = |i: usize| {
+        let from = at + KEY.len() + 16 * i;
+        u64::from_str_radix(frame.get(from..from + 16)?, 16).ok()
     };
-    let Ok(ns) = u64::from_str_radix(hex, 16) else {
+    let (Some(intended), Some(actual)) = (field(0), field(1)) else {
         return;
     };
     let mut r = recv.borrow_mut();
     let now = micros(r.t0.elapsed());
     r.lat
-        .saturating_record(now.saturating_sub(ns / 1000).max(1));
+        .saturating_record(now.saturating_sub(intended / 1000).max(1));
+    r.lat_actual
+        .saturating_record(now.saturating_sub(actual / 1000).max(1));
     r.frames += 1;
 }
 
