@@ -65,6 +65,12 @@ pub struct Config {
     #[arg(long = "fault", env = "CHAT_FAULT", value_enum, value_delimiter = ',')]
     pub faults: Vec<Fault>,
 
+    /// Testing only: burn this many microseconds of CPU on every WebSocket
+    /// `send_message`, so that `scripts/server-cost gate` can be shown to
+    /// fail on a real regression (never set it in production).
+    #[arg(long, env = "CHAT_BENCH_SLOWDOWN_US", default_value_t = 0, hide = true)]
+    pub bench_slowdown_us: u32,
+
     /// Log filter (tracing's EnvFilter syntax).
     #[arg(long, env = "CHAT_LOG", default_value = "info")]
     pub log: String,
@@ -83,6 +89,7 @@ impl Default for Config {
             ws_send_buffer: 0,
             history_per_conversation: DEFAULT_HISTORY_PER_CONVERSATION,
             faults: Vec::new(),
+            bench_slowdown_us: 0,
             log: "info".to_owned(),
         }
     }

@@ -9,8 +9,8 @@
 use crate::fault::{Fault, CORRUPT_EVERY, HISTORY_MISSING_EVERY};
 use crate::manager::Frame;
 use crate::protocol::{
-    format_timestamp, rest::MessageCreated, ConversationId, ErrorCode, EventKind, NewMessage,
-    ServerEvent, UserId, MAX_CONTENT_BYTES,
+    format_timestamp, rest::MessageCreated, ConversationId, ErrorCode, EventKind, UserId,
+    MAX_CONTENT_BYTES,
 };
 use crate::state::AppState;
 use crate::store::{Conversation, StoredMessage};
@@ -53,6 +53,15 @@ pub fn check_target(state: &AppState, sender: UserId, receiver: UserId) -> Resul
 /// pair's conversation (created if absent, without `new_conversation`, §8)
 /// and pushes the WS form to both participants.
 pub fn send_ws(state: &AppState, sender: UserId, receiver: UserId, content: &str) {
+    if state.config.bench_slowdown_us > 0 {
+        // The bench gate's demonstration knob (off unless set): CPU spent,
+        // never a sleep, outside every lock.
+        let until = std::time::Instant::now()
+            + std::time::Duration::from_micros(state.config.bench_slowdown_us.into());
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
     loop {
         let (conv, _created) = state.conversations.get_or_create(sender, receiver);
         let mut conv = conv.lock();
@@ -94,6 +103,11 @@ pub fn send_rest(
 
 /// Appends and pushes under the conversation's lock (held by the caller).
 /// Returns the id and `created_at`.
+///
+/// Cost per message (issue 15): the event is serialized once, straight from
+/// borrowed fields ([`NewMessageOut`]), so the content is copied only into
+/// the store and into the frame's bytes; the timestamp is formatted once and
+/// moved into the store.
 fn store_and_push(
     state: &AppState,
     conv: &mut Conversation,
@@ -134,15 +148,26 @@ fn store_and_push(
     } else {
         receiver
     };
-    let event = NewMessage {
+    let ws = form == Form::WebSocket;
+    // Serialized once; every recipient connection shares the bytes. Nobody
+    // can see the id until the frame is pushed, below, after the store.
+    let frame = NewMessageOut {
+        kind: "new_message",
         message_id: id,
         sender_id: sender,
         conversation_id: conv.id,
-        content: content.to_owned(),
-        receiver_id: (form == Form::WebSocket).then_some(shown_receiver),
-        timestamp: (form == Form::WebSocket).then(|| created_at.clone()),
-        created_at: (form == Form::Rest).then(|| created_at.clone()),
-        media_ids: (form == Form::Rest).then(|| media_ids.to_vec()),
+        content,
+        receiver_id: ws.then_some(shown_receiver),
+        timestamp: ws.then_some(created_at.as_str()),
+        created_at: (!ws).then_some(created_at.as_str()),
+        media_ids: (!ws).then_some(media_ids),
+    }
+    .to_frame();
+    // The REST reply needs `created_at` after the store has taken it.
+    let reply = if ws {
+        String::new()
+    } else {
+        created_at.clone()
     };
     // G5 (within the retention bound, see `store::conversations`): the
     // message is stored before anyone can see its id.
@@ -151,31 +176,60 @@ fn store_and_push(
             id,
             sender,
             content: content.into(),
-            created_at: created_at.clone().into(),
+            created_at: created_at.into_boxed_str(),
             media_ids: media_ids.into(),
         };
         let evicted = state.conversations.store(conv, message);
         state.metrics.message_stored(evicted);
     }
-    // Serialized once; every recipient connection shares the bytes.
-    let frame = Frame::from(ServerEvent::NewMessage(event).to_json());
     if state.faults.on(Fault::ReorderMessages) {
         // Hold every other message back and send it after the next one.
         match conv.held.take() {
             None => {
                 conv.held = Some(frame);
-                return (id, created_at);
+                return (id, reply);
             }
             Some(held) => {
                 push(state, &frame, sender, receiver, form);
                 push(state, &held, sender, receiver, form);
-                return (id, created_at);
+                return (id, reply);
             }
         }
     }
     // G3: enqueued while the conversation's lock is still held.
     push(state, &frame, sender, receiver, form);
-    (id, created_at)
+    (id, reply)
+}
+
+/// `new_message` as [`ServerEvent::NewMessage`] serializes it (the same
+/// bytes, checked by a test below), over borrowed fields.
+#[derive(serde::Serialize)]
+struct NewMessageOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message_id: u64,
+    sender_id: UserId,
+    conversation_id: ConversationId,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiver_id: Option<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_ids: Option<&'a [u64]>,
+}
+
+impl NewMessageOut<'_> {
+    fn to_frame(&self) -> Frame {
+        // Room for the fixed fields, so the buffer is allocated once.
+        let mut buf = Vec::with_capacity(self.content.len() + 192);
+        // Writing these plain fields into a Vec cannot fail, and serde_json
+        // writes UTF-8; neither fallback is reachable.
+        let _ = serde_json::to_writer(&mut buf, self);
+        Frame::from(String::from_utf8(buf).unwrap_or_default())
+    }
 }
 
 fn push(state: &AppState, frame: &Frame, sender: UserId, receiver: UserId, form: Form) {
@@ -187,6 +241,68 @@ fn push(state: &AppState, frame: &Frame, sender: UserId, receiver: UserId, form:
             state
                 .manager
                 .send_personal_message(receiver, frame, EventKind::NewMessage);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{NewMessage, ServerEvent};
+
+    fn both(content: &str, ws: bool, media: &[u64]) -> (String, String) {
+        let ts = "2024-01-01T12:00:00.000001";
+        let out = NewMessageOut {
+            kind: "new_message",
+            message_id: 9,
+            sender_id: 3,
+            conversation_id: 4,
+            content,
+            receiver_id: ws.then_some(5),
+            timestamp: ws.then_some(ts),
+            created_at: (!ws).then_some(ts),
+            media_ids: (!ws).then_some(media),
+        }
+        .to_frame();
+        let reference = ServerEvent::NewMessage(NewMessage {
+            message_id: 9,
+            sender_id: 3,
+            conversation_id: 4,
+            content: content.to_owned(),
+            receiver_id: ws.then_some(5),
+            timestamp: ws.then(|| ts.to_owned()),
+            created_at: (!ws).then(|| ts.to_owned()),
+            media_ids: (!ws).then(|| media.to_vec()),
+        })
+        .to_json();
+        (out.as_str().to_owned(), reference)
+    }
+
+    #[test]
+    fn borrowed_new_message_serializes_like_the_event() {
+        for content in ["hi", "quote \" back\\slash \n é ☃ \u{1}", ""] {
+            for (ws, media) in [(true, &[][..]), (false, &[][..]), (false, &[1, 2][..])] {
+                let (out, reference) = both(content, ws, media);
+                assert_eq!(out, reference);
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_format_like_chrono() {
+        use chrono::TimeZone;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let secs = (x >> 20) as i64 % 8_000_000_000; // years 1970..2223
+            let nanos = (x % 1_000_000_000) as u32;
+            let t = chrono::Utc.timestamp_opt(secs, nanos).unwrap();
+            assert_eq!(
+                format_timestamp(t),
+                t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+            );
         }
     }
 }

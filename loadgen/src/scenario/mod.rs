@@ -49,6 +49,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/slow-consumer.toml"),
     ),
     ("soak", include_str!("../../../scenarios/soak.toml")),
+    (
+        "messages-only",
+        include_str!("../../../scenarios/messages-only.toml"),
+    ),
 ];
 
 /// Why a scenario could not be loaded or validated.

@@ -85,11 +85,15 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
         user,
         id,
     };
+    // Created once, not per frame: each fresh one would join and leave a
+    // waiter list (the shutdown token's is shared by every connection).
+    let (closed, shutdown) = (control.closed(), state.shutdown.cancelled());
+    tokio::pin!(closed, shutdown);
     loop {
         tokio::select! {
             biased;
-            _ = control.closed() => break,
-            _ = state.shutdown.cancelled() => {
+            _ = &mut closed => break,
+            _ = &mut shutdown => {
                 control.close(close::GOING_AWAY);
                 break;
             }

@@ -28,10 +28,15 @@ type Sink = SplitSink<super::guarded::Guarded, Message>;
 /// Runs until the connection closes; returns the sink so the caller can
 /// finish the close handshake.
 pub async fn run(mut sink: Sink, mut rx: mpsc::Receiver<Frame>, control: Arc<ConnControl>) -> Sink {
+    // One close future for the whole life of the task: a fresh one per burst
+    // would register with (and leave) the token's waiter list each time, two
+    // mutex round trips per burst.
+    let closed = control.closed();
+    tokio::pin!(closed);
     loop {
         let first = tokio::select! {
             biased;
-            _ = control.closed() => break,
+            _ = &mut closed => break,
             frame = rx.recv() => match frame {
                 Some(frame) => frame,
                 None => break,
@@ -40,7 +45,7 @@ pub async fn run(mut sink: Sink, mut rx: mpsc::Receiver<Frame>, control: Arc<Con
         let burst = write_burst(&mut sink, &mut rx, first);
         let ok = tokio::select! {
             biased;
-            _ = control.closed() => break,
+            _ = &mut closed => break,
             r = burst => r.is_ok(),
         };
         if !ok {
