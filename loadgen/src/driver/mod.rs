@@ -46,11 +46,15 @@ pub struct RunOutput {
     /// One merged recorder per second of the run (end time since the start),
     /// encoded, for the hdr log, the plots and capacity's steady state.
     pub intervals: Vec<(Duration, CompactRecorder)>,
+    /// `--metrics-addr` / `--events`, still open: the caller finishes them
+    /// once the report is built.
+    pub live: crate::live::Live,
 }
 
 /// Runs the plan against the target.
 pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     let plan = Arc::new(config.plan.clone());
+    let mut live = crate::live::Live::start(&config.live)?;
     let server = provision::server(&plan, &config.target).await?;
     let population = match &config.target {
         crate::cli::Target::External {
@@ -128,6 +132,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         let snapshot = take_interval(&shared);
         progress.update(&shared, &snapshot);
         total.merge(&snapshot);
+        live.interval(&shared, &snapshot, &total);
         intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
         let sched = Duration::from_micros(
             shared
@@ -154,6 +159,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     progress.finish();
     let last = take_interval(&shared);
     total.merge(&last);
+    live.interval(&shared, &last, &total);
     intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
     let elapsed = shared.start.elapsed();
     let recorder = total;
@@ -173,6 +179,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         connections,
         elapsed,
         intervals,
+        live,
     })
 }
 

@@ -15,7 +15,7 @@ mod compact;
 mod recorder;
 
 pub use compact::CompactRecorder;
-pub use recorder::{Recorder, HISTOGRAM_MAX_US, SIGNIFICANT_DIGITS};
+pub use recorder::{Recorder, FRAME_TYPES, HISTOGRAM_MAX_US, SIGNIFICANT_DIGITS};
 
 use std::time::Duration;
 

@@ -12,7 +12,11 @@
 
 use super::{LatencyKind, RestEndpoint, ENDPOINTS, KINDS};
 use hdrhistogram::Histogram;
+use server::protocol::EventKind;
 use std::collections::BTreeMap;
+
+/// Number of server frame types ([`EventKind`]).
+pub const FRAME_TYPES: usize = EventKind::ALL.len();
 
 /// Largest recordable value: one hour in microseconds. Larger values are clamped.
 pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
@@ -71,6 +75,9 @@ pub struct Recorder {
     pub messages_delivered: u64,
     errors: BTreeMap<String, u64>,
     counts: BTreeMap<String, u64>,
+    /// Frames received, by [`EventKind`] index (for the live exporter: a
+    /// plain array, so counting one is an add, not a map lookup).
+    frames: [u64; FRAME_TYPES],
 }
 
 impl Recorder {
@@ -133,6 +140,17 @@ impl Recorder {
         bump(&mut self.counts, name, n);
     }
 
+    /// Counts one frame received from the server, by its type.
+    #[inline]
+    pub fn count_frame(&mut self, kind: EventKind) {
+        self.frames[kind as usize] += 1;
+    }
+
+    /// Frames received by type, in [`EventKind::ALL`] order.
+    pub fn frames(&self) -> impl Iterator<Item = (EventKind, u64)> + '_ {
+        EventKind::ALL.into_iter().zip(self.frames.iter().copied())
+    }
+
     /// Errors by kind.
     pub fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
@@ -187,6 +205,9 @@ impl Recorder {
         for (k, v) in &other.counts {
             bump(&mut self.counts, k, *v);
         }
+        for (mine, theirs) in self.frames.iter_mut().zip(other.frames) {
+            *mine = mine.saturating_add(theirs);
+        }
     }
 
     /// Adds everything recorded since the last call to `out` and empties
@@ -204,6 +225,7 @@ impl Recorder {
         self.messages_delivered = 0;
         self.errors.clear();
         self.counts.clear();
+        self.frames = [0; FRAME_TYPES];
     }
 
     /// Every histogram allocated so far.
@@ -224,6 +246,7 @@ impl Recorder {
             && self.messages_delivered == 0
             && self.errors.is_empty()
             && self.counts.is_empty()
+            && self.frames.iter().all(|n| *n == 0)
     }
 
     /// Every non-empty histogram with its hdr-log tag: `message_echo`,
