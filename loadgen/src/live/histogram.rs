@@ -119,7 +119,10 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         assert!(text.contains("# TYPE lat_seconds histogram"), "{text}");
-        assert!(text.contains("lat_seconds_bucket{le=\"0.00005\"} 2"), "{text}");
+        assert!(
+            text.contains("lat_seconds_bucket{le=\"0.00005\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("lat_seconds_bucket{le=\"0.001\"} 4"),
             "{text}"

@@ -18,7 +18,11 @@
 
 // Helpers: temporary directories, running the binary, reading the report.
 mod support;
+// Helpers: a run watched through --metrics-addr, scraped and parsed.
+mod scrape;
 
+// deploy/grafana/loadgen.json queries only exported metric names.
+mod dashboard;
 // Counts add up: every message reaches every connection CLI.md names, once.
 mod counts;
 // Same seed → same schedule; another seed → another one.
@@ -27,5 +31,7 @@ mod determinism;
 mod exit_codes;
 // Each server fault is caught (exit 1) under its invariant; a clean run is clean.
 mod faults;
+// --metrics-addr scraped while a run lasts; --events of a faulty run.
+mod live;
 // Every shipped scenario validates; `smoke` runs clean with every stable key.
 mod scenarios;
