@@ -21,6 +21,8 @@ mod support;
 // Helpers: a run watched through --metrics-addr, scraped and parsed.
 mod scrape;
 
+// The --html report in headless Chromium (skipped, saying so, without one).
+mod browser;
 // deploy/grafana/loadgen.json queries only exported metric names.
 mod dashboard;
 // Counts add up: every message reaches every connection CLI.md names, once.
