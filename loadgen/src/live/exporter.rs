@@ -198,18 +198,18 @@ impl Metrics {
 
     /// Adds one interval: `last` is what the drain took for it.
     pub fn interval(&self, last: &Recorder, snap: &Snapshot) {
-        for k in LatencyKind::ALL {
-            for (from, h) in [
-                ("intended", last.latency(k)),
-                ("actual", last.latency_actual(k)),
-            ] {
-                if let Some(h) = h {
-                    self.latency
-                        .get_or_create(&LatencyLabels {
-                            kind: k.as_str(),
-                            from,
-                        })
-                        .add_us(h);
+        if let Some(b) = last.buckets() {
+            for k in LatencyKind::ALL {
+                for (from, actual) in [("intended", false), ("actual", true)] {
+                    let (counts, sum_us) = b.get(k.index(), actual);
+                    if sum_us > 0 || counts.iter().any(|n| *n > 0) {
+                        self.latency
+                            .get_or_create(&LatencyLabels {
+                                kind: k.as_str(),
+                                from,
+                            })
+                            .add(counts, sum_us);
+                    }
                 }
             }
         }

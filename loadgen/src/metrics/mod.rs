@@ -11,6 +11,7 @@
 //! merged (or their interval snapshots sent over a channel and merged by a
 //! collector), never updated behind a lock.
 
+pub mod buckets;
 mod compact;
 mod recorder;
 

@@ -10,6 +10,7 @@
 //! [`Recorder::merge`] adds counts, so it is associative and commutative,
 //! and merging an empty recorder changes nothing.
 
+use super::buckets::Buckets;
 use super::{LatencyKind, RestEndpoint, ENDPOINTS, KINDS};
 use hdrhistogram::Histogram;
 use server::protocol::EventKind;
@@ -78,6 +79,9 @@ pub struct Recorder {
     /// Frames received, by [`EventKind`] index (for the live exporter: a
     /// plain array, so counting one is an add, not a map lookup).
     frames: [u64; FRAME_TYPES],
+    /// Classic buckets per kind for the live exporter (see
+    /// [`super::buckets`]); allocated on first record, ~2 KiB.
+    buckets: Option<Box<Buckets>>,
 }
 
 impl Recorder {
@@ -101,6 +105,21 @@ impl Recorder {
     pub fn record(&mut self, kind: LatencyKind, from_intended_us: u64, from_actual_us: u64) {
         record_into(&mut self.intended[kind.index()], from_intended_us);
         record_into(&mut self.actual[kind.index()], from_actual_us);
+        let b = self.buckets.get_or_insert_with(Default::default);
+        b.record(kind.index(), false, from_intended_us);
+        b.record(kind.index(), true, from_actual_us);
+    }
+
+    /// The classic buckets of every kind (`None` when nothing was recorded,
+    /// and in a recorder expanded from a [`super::CompactRecorder`], which
+    /// does not keep them).
+    pub fn buckets(&self) -> Option<&Buckets> {
+        self.buckets.as_deref()
+    }
+
+    /// Drops the classic buckets (what a per-interval copy need not keep).
+    pub(super) fn clear_buckets(&mut self) {
+        self.buckets = None;
     }
 
     /// Records one REST call: in the endpoint's detail and in [`LatencyKind::Rest`].
@@ -208,6 +227,11 @@ impl Recorder {
         for (mine, theirs) in self.frames.iter_mut().zip(other.frames) {
             *mine = mine.saturating_add(theirs);
         }
+        if let Some(theirs) = &other.buckets {
+            self.buckets
+                .get_or_insert_with(Default::default)
+                .merge(theirs);
+        }
     }
 
     /// Adds everything recorded since the last call to `out` and empties
@@ -226,6 +250,10 @@ impl Recorder {
         self.errors.clear();
         self.counts.clear();
         self.frames = [0; FRAME_TYPES];
+        if let Some(b) = &mut self.buckets {
+            // Keep the allocation, as for the histograms.
+            **b = Buckets::default();
+        }
     }
 
     /// Every histogram allocated so far.
