@@ -191,3 +191,20 @@ fn a_faulty_server_shows_violations_live_and_in_the_events_before_the_summary() 
         .as_u64()
         .is_some());
 }
+
+#[test]
+fn a_taken_metrics_port_is_a_usage_error_before_the_run() {
+    let dir = TempDir::new("live-port");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let run = crate::support::loadgen(
+        &dir,
+        &["--scenario", "smoke", "--metrics-addr", &addr, "--quiet"],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("--metrics-addr") && run.stderr.contains("cannot serve"),
+        "{}",
+        run.context()
+    );
+}
