@@ -43,6 +43,9 @@ Examples:
   loadgen --scenario chat --threshold 'message_delivery.p99<20ms' \
     --threshold 'errors.rate<0.001' --threshold 'generator.saturated==false' --html report.html
 
+  # Watch a long run: Prometheus at :9464/metrics, and a JSON-lines stream to tail
+  loadgen --scenario soak --metrics-addr 127.0.0.1:9464 --events events.jsonl
+
   # Subcommands (`loadgen run ...` is the same as `loadgen ...`):
   # the largest number of users meeting an SLO, and a CI regression check
   loadgen capacity --scenario chat --slo 'message_delivery.p99<20ms' --min 500 --max 4000
@@ -115,6 +118,18 @@ pub struct Opts {
     /// Switch on a server fault (repeatable; embedded server only).
     #[arg(long = "fault", value_enum, value_name = "NAME")]
     pub faults: Vec<Fault>,
+
+    /// Serve Prometheus/OpenMetrics at http://HOST:PORT/metrics while the run lasts (off by default).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// With --metrics-addr: keep serving this long after the run, for a last scrape.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub metrics_linger: Duration,
+
+    /// Write the run as JSON lines to PATH: one per interval, one per violation as found, a summary.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
 
     /// A threshold the run must meet (repeatable); a breach exits 3. METRIC OP VALUE:
     /// KIND.p50|p90|p99|p999|mean|max<DURATION, throughput.KIND_per_s>N, errors.rate<F,
@@ -289,6 +304,8 @@ pub struct RunConfig {
     pub start_at: Option<SystemTime>,
     /// `--shard-out`.
     pub shard_out: Option<PathBuf>,
+    /// `--metrics-addr`, `--metrics-linger`, `--events`.
+    pub live: crate::live::LiveOptions,
 }
 
 impl Opts {
@@ -358,6 +375,7 @@ impl Opts {
             ("--json", &self.json),
             ("--hdr-log", &self.hdr_log),
             ("--html", &self.html),
+            ("--events", &self.events),
         ] {
             if let Some(p) = path {
                 check_output(flag, p)?;
@@ -418,6 +436,12 @@ impl Opts {
             shard,
             start_at: self.start_at,
             shard_out: self.shard_out.clone(),
+            live: crate::live::LiveOptions {
+                metrics_addr: self.metrics_addr,
+                metrics_linger: self.metrics_linger,
+                events: self.events.clone(),
+                shard: format!("{}/{}", shard.index, shard.count),
+            },
         })
     }
 

@@ -17,6 +17,7 @@
 //! - [`threshold`]: `--threshold` / SLO expressions, parsed and evaluated against a report.
 //! - [`capacity`]: `loadgen capacity`, the step-and-bisect search for the largest load meeting the SLOs.
 //! - [`compare`]: `loadgen compare`, per-kind deltas between two JSON reports.
+//! - [`live`]: watching a run: `--metrics-addr` (Prometheus) and `--events` (JSON lines).
 //! - [`fdlimit`]: the open-files limit, raised and checked before a run.
 //! - [`error`]: [`LoadgenError`] and the run's [`Outcome`], with their exit codes.
 
@@ -28,6 +29,7 @@ pub mod driver;
 pub mod error;
 pub mod fdlimit;
 pub mod merge;
+pub mod live;
 pub mod metrics;
 pub mod population;
 pub mod report;
@@ -158,12 +160,9 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
     }
     // `generator.saturated==false` is itself a threshold, so saturation is
     // fatal exactly when one asks, through the breach list.
-    Ok(Outcome::decide(
-        violations,
-        breaches,
-        report.generator.saturated,
-        false,
-    ))
+    let outcome = Outcome::decide(violations, breaches, report.generator.saturated, false);
+    output.live.finish(&report, &outcome).await?;
+    Ok(outcome)
 }
 
 /// Prints the summary and the thresholds, and writes `--json`, `--hdr-log` and `--html`.

@@ -418,6 +418,7 @@ fn on_text(shared: &Shared, slot: &ConnSlot, text: &str) -> Option<String> {
         out.sample = None;
     }
     shared.with_recorder(slot.id, |r| {
+        r.count_frame(event.kind());
         if let Some(s) = out.sample {
             r.record(s.kind, s.from_intended, s.from_actual);
         }

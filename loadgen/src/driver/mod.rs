@@ -58,11 +58,15 @@ pub struct RunOutput {
     pub evidence: Option<evidence::Evidence>,
     /// δ in force at the end (µs).
     pub delta_us: u64,
+    /// `--metrics-addr` / `--events`, still open: the caller finishes them
+    /// once the report is built.
+    pub live: crate::live::Live,
 }
 
 /// Runs the plan against the target.
 pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     let plan = Arc::new(config.plan.clone());
+    let mut live = crate::live::Live::start(&config.live)?;
     let server = provision::server(&plan, &config.target).await?;
     let population = match &config.target {
         crate::cli::Target::External {
@@ -222,6 +226,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
             let mut facts = shared.facts.lock();
             facts.delta_us = facts.delta_us.max(delta);
         }
+        live.interval(&shared, &snapshot, &total);
         intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
         let sched = Duration::from_micros(
             shared
@@ -260,6 +265,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     progress.finish();
     let last = take_interval(&shared);
     total.merge(&last);
+    live.interval(&shared, &last, &total);
     intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
     let elapsed = shared.start.elapsed();
     let mut recorder = total;
@@ -298,6 +304,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         start_wall,
         evidence,
         delta_us: delta,
+        live,
     })
 }
 

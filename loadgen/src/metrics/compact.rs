@@ -25,6 +25,9 @@ impl CompactRecorder {
     pub fn new(rec: &Recorder) -> CompactRecorder {
         let mut serializer = V2Serializer::new();
         let mut counters = rec.clone();
+        // The live exporter's buckets were used when the interval was
+        // taken; 2 KiB a second is not worth keeping.
+        counters.clear_buckets();
         let mut histograms = Vec::new();
         for (i, slot) in counters.slots_mut().into_iter().enumerate() {
             if let Some(h) = slot.take() {

@@ -11,11 +11,12 @@
 //! merged (or their interval snapshots sent over a channel and merged by a
 //! collector), never updated behind a lock.
 
+pub mod buckets;
 mod compact;
 mod recorder;
 
 pub use compact::CompactRecorder;
-pub use recorder::{Recorder, HISTOGRAM_MAX_US, SIGNIFICANT_DIGITS};
+pub use recorder::{Recorder, FRAME_TYPES, HISTOGRAM_MAX_US, SIGNIFICANT_DIGITS};
 
 use std::time::Duration;
 

@@ -10,9 +10,14 @@
 //! [`Recorder::merge`] adds counts, so it is associative and commutative,
 //! and merging an empty recorder changes nothing.
 
+use super::buckets::Buckets;
 use super::{LatencyKind, RestEndpoint, ENDPOINTS, KINDS};
 use hdrhistogram::Histogram;
+use server::protocol::EventKind;
 use std::collections::BTreeMap;
+
+/// Number of server frame types ([`EventKind`]).
+pub const FRAME_TYPES: usize = EventKind::ALL.len();
 
 /// Largest recordable value: one hour in microseconds. Larger values are clamped.
 pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
@@ -71,6 +76,12 @@ pub struct Recorder {
     pub messages_delivered: u64,
     errors: BTreeMap<String, u64>,
     counts: BTreeMap<String, u64>,
+    /// Frames received, by [`EventKind`] index (for the live exporter: a
+    /// plain array, so counting one is an add, not a map lookup).
+    frames: [u64; FRAME_TYPES],
+    /// Classic buckets per kind for the live exporter (see
+    /// [`super::buckets`]); allocated on first record, ~2 KiB.
+    buckets: Option<Box<Buckets>>,
 }
 
 impl Recorder {
@@ -94,6 +105,21 @@ impl Recorder {
     pub fn record(&mut self, kind: LatencyKind, from_intended_us: u64, from_actual_us: u64) {
         record_into(&mut self.intended[kind.index()], from_intended_us);
         record_into(&mut self.actual[kind.index()], from_actual_us);
+        let b = self.buckets.get_or_insert_with(Default::default);
+        b.record(kind.index(), false, from_intended_us);
+        b.record(kind.index(), true, from_actual_us);
+    }
+
+    /// The classic buckets of every kind (`None` when nothing was recorded,
+    /// and in a recorder expanded from a [`super::CompactRecorder`], which
+    /// does not keep them).
+    pub fn buckets(&self) -> Option<&Buckets> {
+        self.buckets.as_deref()
+    }
+
+    /// Drops the classic buckets (what a per-interval copy need not keep).
+    pub(super) fn clear_buckets(&mut self) {
+        self.buckets = None;
     }
 
     /// Records one REST call: in the endpoint's detail and in [`LatencyKind::Rest`].
@@ -131,6 +157,17 @@ impl Recorder {
     /// Counts `n` events of `name`.
     pub fn add_count(&mut self, name: &str, n: u64) {
         bump(&mut self.counts, name, n);
+    }
+
+    /// Counts one frame received from the server, by its type.
+    #[inline]
+    pub fn count_frame(&mut self, kind: EventKind) {
+        self.frames[kind as usize] += 1;
+    }
+
+    /// Frames received by type, in [`EventKind::ALL`] order.
+    pub fn frames(&self) -> impl Iterator<Item = (EventKind, u64)> + '_ {
+        EventKind::ALL.into_iter().zip(self.frames.iter().copied())
     }
 
     /// Errors by kind.
@@ -187,6 +224,14 @@ impl Recorder {
         for (k, v) in &other.counts {
             bump(&mut self.counts, k, *v);
         }
+        for (mine, theirs) in self.frames.iter_mut().zip(other.frames) {
+            *mine = mine.saturating_add(theirs);
+        }
+        if let Some(theirs) = &other.buckets {
+            self.buckets
+                .get_or_insert_with(Default::default)
+                .merge(theirs);
+        }
     }
 
     /// Adds everything recorded since the last call to `out` and empties
@@ -204,6 +249,11 @@ impl Recorder {
         self.messages_delivered = 0;
         self.errors.clear();
         self.counts.clear();
+        self.frames = [0; FRAME_TYPES];
+        if let Some(b) = &mut self.buckets {
+            // Keep the allocation, as for the histograms.
+            **b = Buckets::default();
+        }
     }
 
     /// Every histogram allocated so far.
@@ -224,6 +274,7 @@ impl Recorder {
             && self.messages_delivered == 0
             && self.errors.is_empty()
             && self.counts.is_empty()
+            && self.frames.iter().all(|n| *n == 0)
     }
 
     /// Every non-empty histogram with its hdr-log tag: `message_echo`,

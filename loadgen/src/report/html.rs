@@ -5,8 +5,10 @@
 //! Sections: the run's facts and verdict; thresholds; invariants; the
 //! latency table; a latency-by-percentile plot per kind (`<figure
 //! class="latency" data-kind="...">`, every kind present, "no samples"
-//! when unexercised); throughput, connections and generator lag over time;
-//! errors and counters.
+//! when unexercised), each main kind's next to its p50/p99 per second
+//! (`<figure class="latency-time">`, violations marked when found);
+//! throughput, connections and generator lag over time; errors and
+//! counters.
 //!
 //! Connections over time are the *cumulative handshakes* (connections
 //! opened): the per-interval recorders carry counts, not the open-connection
@@ -43,7 +45,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 td:first-child,th:first-child{text-align:left}\
 .pass{color:#176f2c;font-weight:bold}.fail{color:#b00020;font-weight:bold}\
-.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}\
+.grid{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figure svg{display:block}\
 figure.empty{width:560px;height:60px;border:1px dashed #ccc;display:flex;align-items:center;justify-content:center;color:#888}\
 code{background:#f4f4f4;padding:1px 4px}";
 
@@ -106,7 +108,14 @@ pub fn render(
     );
     latency_table(&mut h, r);
 
-    let _ = writeln!(h, "<h2>Latency by percentile</h2>\n<div class=\"grid\">");
+    let _ = writeln!(
+        h,
+        "<h2>Latency by percentile, and over time</h2>\n<p>Left: the whole run's distribution. \
+         Right, for the main kinds: p50 and p99 of each second (from the intended send time), \
+         with a red line where a violation was found.</p>\n<div class=\"grid\">"
+    );
+    let per_second = super::timeline::latency_per_second(intervals);
+    let marks = super::timeline::violation_marks(r);
     for k in LatencyKind::ALL {
         let intended = recorder.latency(k).filter(|x| !x.is_empty());
         let actual = recorder.latency_actual(k).filter(|x| !x.is_empty());
@@ -131,6 +140,21 @@ pub fn render(
             k.as_str(),
             plot_or_note(plots::latency_by_percentile(k.as_str(), &series))
         );
+        if let Some((_, lines)) = per_second.iter().find(|(kind, _)| *kind == k) {
+            let _ = writeln!(
+                h,
+                "<figure class=\"latency-time\" data-kind=\"{}\">{}</figure>",
+                k.as_str(),
+                plot_or_note(plots::timeline(
+                    &format!("{} per second", k.as_str()),
+                    "latency (ms)",
+                    lines,
+                    None,
+                    &marks,
+                    plots::LATENCY_SIZE,
+                ))
+            );
+        }
     }
     let _ = writeln!(h, "</div>");
 
@@ -159,6 +183,7 @@ pub fn render(
         }
         let _ = writeln!(h, "</table>");
     }
+    violation_list(&mut h, r);
     if !r.replay.is_empty() {
         let _ = writeln!(h, "<p>Replay: <code>{}</code></p>", escape(&r.replay));
     }
@@ -241,23 +266,6 @@ fn invariants(h: &mut String, r: &Report) {
         }
         let _ = writeln!(h, "</table>");
     }
-    if !inv.violations.is_empty() {
-        let _ = writeln!(
-            h,
-            "<table class=\"violations\"><tr><th>invariant</th><th>message</th></tr>"
-        );
-        for v in inv.violations.iter().take(VIOLATIONS_SHOWN) {
-            let id = v.get("invariant").and_then(|x| x.as_str()).unwrap_or("?");
-            let msg = v.get("message").and_then(|x| x.as_str()).unwrap_or("");
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
-                escape(id),
-                escape(msg)
-            );
-        }
-        let _ = writeln!(h, "</table>");
-    }
     if !inv.coverage.is_empty() {
         let list: Vec<String> = inv
             .coverage
@@ -266,6 +274,45 @@ fn invariants(h: &mut String, r: &Report) {
             .collect();
         let _ = writeln!(h, "<p>Coverage: {}</p>", escape(&list.join(", ")));
     }
+}
+
+/// The violations one by one (up to [`VIOLATIONS_SHOWN`]), with when each
+/// was found: last on the page, after the plots they are marked on.
+fn violation_list(h: &mut String, r: &Report) {
+    let inv = &r.invariants;
+    if inv.violations.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Violations</h2>\n<p>{} listed{}; the JSON report (<code>--json</code>) has each one's users, \
+         connections, frames and replay command.</p>",
+        inv.violations.len(),
+        if inv.violations.len() > VIOLATIONS_SHOWN {
+            format!(", the first {VIOLATIONS_SHOWN} here")
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        h,
+        "<table class=\"violations\"><tr><th>invariant</th><th>found at</th><th>message</th></tr>"
+    );
+    for v in inv.violations.iter().take(VIOLATIONS_SHOWN) {
+        let id = v.get("invariant").and_then(|x| x.as_str()).unwrap_or("?");
+        let msg = v.get("message").and_then(|x| x.as_str()).unwrap_or("");
+        let at = v
+            .get("at_us")
+            .and_then(|x| x.as_u64())
+            .map_or_else(|| "-".to_owned(), |us| format!("{:.2} s", us as f64 / 1e6));
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{at}</td><td style=\"text-align:left\">{}</td></tr>",
+            escape(id),
+            escape(msg)
+        );
+    }
+    let _ = writeln!(h, "</table>");
 }
 
 fn latency_table(h: &mut String, r: &Report) {
@@ -395,7 +442,7 @@ mod tests {
         let inv = Invariants {
             checked: [("I1".to_owned(), 10)].into(),
             violations: vec![
-                serde_json::json!({"invariant": "I1", "message": "<script>x</script>"}),
+                serde_json::json!({"invariant": "I1", "message": "<script>x</script>", "at_us": 2_500_000}),
             ],
             ..Invariants::default()
         };
@@ -413,14 +460,25 @@ mod tests {
         let (report, total, intervals) = run();
         let html = render(&report, &total, &intervals);
         for k in LatencyKind::ALL {
-            let tag = format!("data-kind=\"{}\"", k.as_str());
-            assert_eq!(html.matches(&tag).count(), 1, "{tag}");
+            let plain = format!("class=\"latency\" data-kind=\"{}\"", k.as_str());
+            let empty = format!("class=\"latency empty\" data-kind=\"{}\"", k.as_str());
+            assert_eq!(
+                html.matches(&plain).count() + html.matches(&empty).count(),
+                1,
+                "{plain}"
+            );
         }
         // Exercised kinds (echo, delivery, handshake) have a plot; the others say so.
         assert_eq!(html.matches("<figure class=\"latency\"").count(), 3);
         assert_eq!(html.matches("no samples</figure>").count(), 4);
+        // Echo and delivery (main kinds) also over time; handshake not.
+        assert_eq!(html.matches("<figure class=\"latency-time\"").count(), 2);
+        assert!(html.contains("message_delivery per second"));
+        // The violation (found at 2.5 s) is marked on them and timed in its table.
+        assert_eq!(html.matches("violations: I1").count(), 2);
+        assert!(html.contains("<td>2.50 s</td>"));
         // + 3 over-time plots.
-        assert_eq!(html.matches("<svg").count(), 6);
+        assert_eq!(html.matches("<svg").count(), 8);
         for bad in [
             "src=\"http",
             "href=\"http",
@@ -435,90 +493,5 @@ mod tests {
         assert!(html.contains("smoke &lt;&amp;&gt;"));
         assert!(html.contains("<code>message_delivery.p99&lt;20ms</code></td><td>14.0ms</td>"));
         assert!(html.contains("99.9%"), "percentile labels");
-    }
-
-    /// Finds `chromium` on PATH.
-    fn chromium() -> Option<std::path::PathBuf> {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path)
-            .map(|d| d.join("chromium"))
-            .find(|p| p.is_file())
-    }
-
-    /// Screenshots `html` in headless Chromium; the PNG's size in bytes.
-    fn screenshot(browser: &Path, dir: &Path, name: &str, html: &str) -> u64 {
-        let page = dir.join(format!("{name}.html"));
-        let png = dir.join(format!("{name}.png"));
-        std::fs::write(&page, html).expect("temp dir is writable");
-        let profile = dir.join(format!("{name}-profile"));
-        let mut child = std::process::Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--window-size=1200,3000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--screenshot={}", png.display()))
-            .arg(format!("file://{}", page.display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromium starts");
-        // A process, not an event this test could await: poll its exit,
-        // bounded, so a wedged browser fails the test instead of hanging it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if child.try_wait().expect("wait on chromium").is_some() {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("chromium did not finish within 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::fs::metadata(&png).map_or(0, |m| m.len())
-    }
-
-    /// Renders the page in headless Chromium when it is installed (Debian's
-    /// `chromium`), and checks the plots show: the screenshot with plots is
-    /// well above the same page with its `<svg>`s removed. Without Chromium
-    /// (CI), prints a note and checks nothing more.
-    #[test]
-    fn page_renders_in_headless_chromium() {
-        let Some(browser) = chromium() else {
-            println!(
-                "note: chromium not on PATH; skipping the browser check (apt-get install chromium)"
-            );
-            return;
-        };
-        let (report, total, intervals) = run();
-        let html = render(&report, &total, &intervals);
-        let mut bare = String::new();
-        let mut rest = html.as_str();
-        while let Some(i) = rest.find("<svg") {
-            bare.push_str(&rest[..i]);
-            let end = rest[i..].find("</svg>").expect("closed svg") + i + "</svg>".len();
-            rest = &rest[end..];
-        }
-        bare.push_str(rest);
-        let dir = std::env::temp_dir().join(format!("loadgen-html-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let with = screenshot(&browser, &dir, "plots", &html);
-        let without = screenshot(&browser, &dir, "bare", &bare);
-        let _ = std::fs::remove_dir_all(&dir);
-        println!("screenshot with plots {with} bytes, without {without} bytes");
-        assert!(without > 0, "chromium wrote no screenshot");
-        assert!(
-            with > without * 3 / 2,
-            "plots add little: {with} vs {without} bytes"
-        );
     }
 }

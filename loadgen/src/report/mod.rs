@@ -22,6 +22,7 @@ pub mod html;
 pub mod plots;
 pub mod progress;
 pub mod text;
+pub mod timeline;
 
 use crate::metrics::{process_cpu_seconds, LatencyKind, Recorder, RestEndpoint};
 use crate::scenario::Plan;

@@ -7,7 +7,9 @@
 //!   are evenly spread and the tail gets the room it deserves; it stops at
 //!   the percentile the sample count resolves (`1 − 1/count`).
 //! - [`over_time`]: one or more series per ~1 s interval (throughput,
-//!   connections, generator lag), with an optional dashed limit line.
+//!   connections, generator lag), with an optional dashed limit line;
+//!   [`timeline`], the same at any size with moments marked on it (the
+//!   per-kind latency over time, with the violations found).
 
 use hdrhistogram::Histogram;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
@@ -182,10 +184,29 @@ pub fn over_time(
     series: &[Series],
     limit: Option<(&str, f64)>,
 ) -> Result<String, PlotError> {
+    timeline(title, y_desc, series, limit, &[], TIME_SIZE)
+}
+
+/// A moment to mark on a timeline: seconds since the start, and what
+/// happened (e.g. a violation's invariant, `I5`).
+pub type Mark = (f64, String);
+
+/// Like [`over_time`], at `size`, with each of `marks` drawn as a red
+/// vertical line across the plot (same-second marks drawn once) and named
+/// in the legend (`violations: I5, I6`).
+pub fn timeline(
+    title: &str,
+    y_desc: &str,
+    series: &[Series],
+    limit: Option<(&str, f64)>,
+    marks: &[Mark],
+    size: (u32, u32),
+) -> Result<String, PlotError> {
     let e = err(title);
     let x_max = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
+        .chain(marks.iter().map(|(x, _)| *x))
         .fold(1.0f64, f64::max);
     let y_max = series
         .iter()
@@ -196,7 +217,7 @@ pub fn over_time(
         * 1.1;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, TIME_SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -239,6 +260,31 @@ pub fn over_time(
                 .map_err(|x| e(x.to_string()))?
                 .label(name)
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+        }
+        if !marks.is_empty() {
+            // One line per distinct 0.1 s: a broken server can produce
+            // hundreds of violations in the same second.
+            let mut at: Vec<i64> = marks
+                .iter()
+                .map(|(x, _)| (x * 10.0).round() as i64)
+                .collect();
+            at.sort_unstable();
+            at.dedup();
+            let mut ids: Vec<&str> = marks.iter().map(|(_, id)| id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            // Half-transparent: the latency lines stay readable under many marks.
+            let violet = RGBColor(176, 0, 32).mix(0.5);
+            chart
+                .draw_series(at.into_iter().map(|t| {
+                    let x = t as f64 / 10.0;
+                    PathElement::new(vec![(x, 0.0), (x, y_max)], violet.stroke_width(1))
+                }))
+                .map_err(|x| e(x.to_string()))?
+                .label(format!("violations: {}", ids.join(", ")))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x + 8, y - 6), (x + 8, y + 6)], violet.stroke_width(2))
+                });
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
         root.present().map_err(|x| e(x.to_string()))?;
@@ -289,5 +335,14 @@ mod tests {
         assert!(svg.contains("<svg") && svg.contains("limit"));
         let empty = over_time("nothing", "ms", &[], None).expect("draws an empty plot");
         assert!(empty.contains("nothing"));
+        let marks = vec![
+            (1.5, "I5".to_owned()),
+            (1.52, "I5".to_owned()),
+            (3.0, "I6".to_owned()),
+        ];
+        let svg = timeline("lat", "ms", &s, None, &marks, LATENCY_SIZE).expect("draws");
+        assert!(svg.contains("violations: I5, I6"), "{svg}");
+        // Two distinct moments (1.5 and 1.52 s round to the same tenth), two lines.
+        assert_eq!(svg.matches("stroke=\"#B00020\"").count(), 2 + 1, "{svg}");
     }
 }

@@ -18,7 +18,13 @@
 
 // Helpers: temporary directories, running the binary, reading the report.
 mod support;
+// Helpers: a run watched through --metrics-addr, scraped and parsed.
+mod scrape;
 
+// The --html report in headless Chromium (skipped, saying so, without one).
+mod browser;
+// deploy/grafana/loadgen.json queries only exported metric names.
+mod dashboard;
 // Counts add up: every message reaches every connection CLI.md names, once.
 mod counts;
 // Same seed → same schedule; another seed → another one.
@@ -29,6 +35,8 @@ mod exit_codes;
 mod faults;
 // A generator saturated on purpose stays sound and still catches faults.
 mod saturation;
+// --metrics-addr scraped while a run lasts; --events of a faulty run.
+mod live;
 // Every shipped scenario validates; `smoke` runs clean with every stable key.
 mod scenarios;
 // --threads, --shard and merge against a separate server: equivalence, cross-shard faults.
