@@ -290,30 +290,34 @@ fn skewed_timestamp_is_i5() {
     caught("skewed-timestamp", &["I5"], &[]);
 }
 
-/// Typers who go fully offline in the middle of typing, often: every user
-/// types for 1–2 s before it stops, and closes all its devices about once
-/// every two seconds.
+/// Typers who go fully offline in the middle of typing and stay away:
+/// every user types twice a second for 1–2 s before it stops, and closes
+/// all its devices about once every five seconds for 4–6 s, so its
+/// `stop_typing` often finds no device to go out on (and receivers stay
+/// connected long enough to be judged). Only the server's `is_typing:false` at the
+/// typer's last close then ends the indicator; barriers every second judge
+/// it while the typer is still away.
 const TYPERS_LEAVE: &str = r#"
 description = "tests: typers going offline while typing"
 seed = 14
-users = 16
+users = 24
 connections_per_user = 2
 ramp_up = "1s"
-duration = "5s"
+duration = "8s"
 
 [friends]
 model = "uniform"
 degree = 3
 
 [behaviour]
-typing_abandon = 1.0
+typing_abandon = 2.0
 typing_pause = { min = "1s", max = "2s" }
-device_churn = 0.5
-churn_reopen_after = { min = "200ms", max = "500ms" }
+device_churn = 0.2
+churn_reopen_after = { min = "4s", max = "6s" }
 churn_all_devices = 1.0
 
 [checker]
-barrier_interval = "2s"
+barrier_interval = "1s"
 "#;
 
 /// PROTOCOL.md §1 (stricter than INVARIANTS.md's I8, which accepts "the

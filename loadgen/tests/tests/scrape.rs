@@ -223,6 +223,12 @@ impl Exposition {
                 (parts.next(), parts.next(), parts.next(), parts.next())
             {
                 match kind {
+                    // OpenMetrics names a counter family `x` (samples
+                    // `x_total`); text format 0.0.4 names it by its
+                    // sample, `x_total`.
+                    "counter" if name.ends_with("_total") => {
+                        names.insert(name.to_owned());
+                    }
                     "counter" => {
                         names.insert(format!("{name}_total"));
                     }
