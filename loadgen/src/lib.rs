@@ -69,7 +69,9 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
         target = %config.target.describe(),
         "plan validated"
     );
-    let output = driver::run(&config).await?;
+    // Only the HTML report and the HDR log read the per-second intervals.
+    let keep_intervals = config.html.is_some() || config.hdr_log.is_some();
+    let output = driver::run(&config, keep_intervals).await?;
     let facts = report::RunFacts::new(
         &config.plan,
         &config.target.describe(),

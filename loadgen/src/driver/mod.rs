@@ -44,12 +44,19 @@ pub struct RunOutput {
     pub connections: u64,
     pub elapsed: Duration,
     /// One merged recorder per second of the run (end time since the start),
-    /// encoded, for the hdr log, the plots and capacity's steady state.
+    /// encoded, for the hdr log, the plots and capacity's steady state;
+    /// empty unless [`run`] was asked to keep them.
     pub intervals: Vec<(Duration, CompactRecorder)>,
 }
 
 /// Runs the plan against the target.
-pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
+///
+/// `keep_intervals`: keep every one-second interval recorder in
+/// [`RunOutput::intervals`] (for `--html`, `--hdr-log` and capacity steps).
+/// They cost ~20 KiB per second of run (one encoded histogram per latency
+/// kind and endpoint), so a long run that needs none keeps none and its
+/// memory stays flat.
+pub async fn run(config: &RunConfig, keep_intervals: bool) -> Result<RunOutput, LoadgenError> {
     let plan = Arc::new(config.plan.clone());
     let server = provision::server(&plan, &config.target).await?;
     let population = match &config.target {
@@ -128,7 +135,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
         let snapshot = take_interval(&shared);
         progress.update(&shared, &snapshot);
         total.merge(&snapshot);
-        intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
+        if keep_intervals {
+            intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
+        }
         let sched = Duration::from_micros(
             shared
                 .now_us()
@@ -154,7 +163,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     progress.finish();
     let last = take_interval(&shared);
     total.merge(&last);
-    intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
+    if keep_intervals {
+        intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
+    }
     let elapsed = shared.start.elapsed();
     let recorder = total;
     let p999 = recorder
