@@ -115,7 +115,11 @@ pub async fn run(opts: cli::Opts) -> Result<Outcome, LoadgenError> {
         target = %config.target.describe(),
         "plan validated"
     );
-    let output = driver::run(&config).await?;
+    // Only the HTML report, the HDR log and a shard's output (merged into
+    // both) read the per-second intervals.
+    let keep_intervals =
+        config.html.is_some() || config.hdr_log.is_some() || config.shard_out.is_some();
+    let output = driver::run(&config, keep_intervals).await?;
     let facts = report::RunFacts::new(
         &config.plan,
         &config.target.describe(),

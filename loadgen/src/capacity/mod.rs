@@ -492,7 +492,7 @@ async fn run_step(
 ) -> Result<Step, LoadgenError> {
     let config = step_config(o, base, load, seed)?;
     fdlimit::ensure(config.plan.max_connections(), config.target.mode())?;
-    let output = crate::driver::run(&config).await?;
+    let output = crate::driver::run(&config, true).await?;
     let skip = config.plan.ramp_up + o.warmup;
     let (rec, window) = steady_state(&output.intervals, skip);
     let facts = RunFacts::new(

@@ -50,7 +50,8 @@ pub struct RunOutput {
     pub connections: u64,
     pub elapsed: Duration,
     /// One merged recorder per second of the run (end time since the start),
-    /// encoded, for the hdr log, the plots and capacity's steady state.
+    /// encoded, for the hdr log, the plots and capacity's steady state;
+    /// empty unless [`run`] was asked to keep them.
     pub intervals: Vec<(Duration, CompactRecorder)>,
     /// Wall-clock time of the run's start (`--start-at` when given).
     pub start_wall: SystemTime,
@@ -64,7 +65,13 @@ pub struct RunOutput {
 }
 
 /// Runs the plan against the target.
-pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
+///
+/// `keep_intervals`: keep every one-second interval recorder in
+/// [`RunOutput::intervals`] (for `--html`, `--hdr-log` and capacity steps).
+/// They cost ~20 KiB per second of run (one encoded histogram per latency
+/// kind and endpoint), so a long run that needs none keeps none and its
+/// memory stays flat.
+pub async fn run(config: &RunConfig, keep_intervals: bool) -> Result<RunOutput, LoadgenError> {
     let plan = Arc::new(config.plan.clone());
     let mut live = crate::live::Live::start(&config.live)?;
     let server = provision::server(&plan, &config.target).await?;
@@ -227,7 +234,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
             facts.delta_us = facts.delta_us.max(delta);
         }
         live.interval(&shared, &snapshot, &total);
-        intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
+        if keep_intervals {
+            intervals.push((shared.start.elapsed(), CompactRecorder::new(&snapshot)));
+        }
         let sched = Duration::from_micros(
             shared
                 .now_us()
@@ -266,7 +275,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutput, LoadgenError> {
     let last = take_interval(&shared);
     total.merge(&last);
     live.interval(&shared, &last, &total);
-    intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
+    if keep_intervals {
+        intervals.push((shared.start.elapsed(), CompactRecorder::new(&last)));
+    }
     let elapsed = shared.start.elapsed();
     let mut recorder = total;
     let waits = shared.facts.waits();

@@ -78,7 +78,12 @@ pub async fn serve(state: Arc<AppState>, socket: WebSocket, user: Option<UserId>
     if state.shutdown.is_cancelled() {
         control.close(close::GOING_AWAY);
     }
-    let (sink, mut stream) = Guarded::new(socket, state.clone(), user, id).split();
+    let registration = guarded::Registration {
+        state: state.clone(),
+        user,
+        id,
+    };
+    let (sink, mut stream) = Guarded::new(socket, registration).split();
     let writer = tokio::spawn(writer::run(sink, rx, control.clone()));
     let conn = Conn {
         state: &state,

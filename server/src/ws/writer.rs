@@ -23,7 +23,7 @@ const CLOSE_SEND: Duration = Duration::from_millis(500);
 /// How long a slow consumer's 4010 may take to go out (behind a full socket).
 const SLOW_CLOSE_SEND: Duration = Duration::from_secs(10);
 
-type Sink = SplitSink<super::guarded::Guarded, Message>;
+type Sink = SplitSink<super::guarded::Socket, Message>;
 
 /// Runs until the connection closes; returns the sink so the caller can
 /// finish the close handshake.
