@@ -75,7 +75,14 @@ fn four_shards_merged_send_what_one_process_sends() {
     let mut one_args = common.to_vec();
     one_args.extend(["--json", "one.json"]);
     let one = loadgen(&dir, &one_args);
-    one.assert_code(0);
+    // Clean, or (on a machine so busy that the generator saturates) not
+    // clean only for undecided checks: exit 3, never a violation.
+    assert!(
+        violations(one.report()).is_empty(),
+        "{}",
+        brief_violations(one.report(), 5)
+    );
+    assert!(matches!(one.code, Some(0 | 3)), "{}", one.context());
     let mut four_args = common.to_vec();
     four_args.extend(["--json", "merged.json"]);
     let four = run_sharded(&dir, 4, &four_args);
