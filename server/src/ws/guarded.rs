@@ -97,9 +97,20 @@ where
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = ready!(Pin::new(&mut self.inner).poll_next(cx));
-        // A close (tungstenite's reply is now queued), an error or the end:
-        // unregistered before anything more can be written.
-        if !matches!(&item, Some(Ok(m)) if !m.is_close()) {
+        // A close (tungstenite's reply is now queued) or the end:
+        // unregistered before anything more can be written. Not on a read
+        // error: the reader records the close code it deserves (1007,
+        // 1009) and unregisters after that. Unregistering here drops the
+        // writer's queue first, and a writer woken by that could end before
+        // the code is recorded and drop the socket without a close frame
+        // (seen as a reset by `tests/tests/malformed.rs`). The close frame
+        // itself still unregisters before it leaves (`start_send`).
+        let ends = match &item {
+            None => true,
+            Some(Ok(m)) => m.is_close(),
+            Some(Err(_)) => false,
+        };
+        if ends {
             self.unregister();
         }
         Poll::Ready(item)
