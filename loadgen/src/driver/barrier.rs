@@ -77,13 +77,7 @@ pub async fn run(shared: &Shared, last: bool, delta_us: u64, resume: Option<(u64
     let answered = wait_until(SETTLE_LIMIT, || !confirmed.iter().any(unanswered)).await;
     if !answered {
         let n = confirmed.iter().filter(|c| unanswered(c)).count();
-        shared
-            .facts
-            .lock()
-            .findings
-            .tally
-            .undecided
-            .add(UndecidedKind::SnapshotUnanswered, n as u64);
+        leave_undecided(shared, UndecidedKind::SnapshotUnanswered, n as u64);
     }
     wait_quiet(shared, shared.plan.checker.quiet).await;
     judge(shared, delta_us, last).await;
@@ -254,7 +248,7 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
             continue;
         }
         if failed {
-            unread(shared, 1);
+            leave_undecided(shared, UndecidedKind::HistoryUnread, 1);
             continue;
         }
         let check = HistoryCheck {
@@ -270,15 +264,9 @@ async fn verify_history(shared: &Shared, at: u64, accepted: HashMap<u64, Vec<u64
     }
 }
 
-/// Counts `n` conversations whose history could not be read (I11 undecided).
-fn unread(shared: &Shared, n: u64) {
-    shared
-        .facts
-        .lock()
-        .findings
-        .tally
-        .undecided
-        .add(UndecidedKind::HistoryUnread, n);
+/// Counts `n` checks left undecided for `kind`.
+fn leave_undecided(shared: &Shared, kind: UndecidedKind, n: u64) {
+    shared.facts.lock().findings.tally.undecided.add(kind, n);
 }
 
 /// Closes every connection and waits for them to end.
@@ -344,13 +332,7 @@ pub async fn no_ghosts(shared: &Shared, baseline: Option<u64>) -> EndUndecided {
         resp.json::<server::protocol::rest::Friends>().await.ok()
     };
     let Some(friends) = probed.await else {
-        shared
-            .facts
-            .lock()
-            .findings
-            .tally
-            .undecided
-            .add(UndecidedKind::GhostProbeFailed, 1);
+        leave_undecided(shared, UndecidedKind::GhostProbeFailed, 1);
         return undecided;
     };
     let local = |id: u64| shared.index(id).is_some_and(|i| shared.shard.owns(i));
