@@ -97,12 +97,18 @@ impl Events {
     }
 
     /// The final line: the outcome (exit code and verdict; a saturated
-    /// generator is never called clean) and the run's totals.
+    /// generator is never called clean, a run with undecided checks is
+    /// `undecided`) and the run's totals.
     pub fn summary(&mut self, r: &Report, outcome: &Outcome) -> io::Result<()> {
         let (verdict, breaches) = match outcome {
             Outcome::Clean if r.generator.saturated => ("saturated", Vec::new()),
             Outcome::Clean => ("clean", Vec::new()),
             Outcome::Violations(_) => ("violations", Vec::new()),
+            // Checks left undecided are not a pass, and not a threshold
+            // either: say which (CLI.md, "An undecided check is not a pass").
+            Outcome::ThresholdBreach(b) if b.iter().any(|x| x.starts_with("undecided.")) => {
+                ("undecided", b.clone())
+            }
             Outcome::ThresholdBreach(b) => ("threshold_breach", b.clone()),
         };
         self.line(&json!({

@@ -98,6 +98,8 @@ impl LiveRun {
                 }
                 last = Some(e);
             }
+            // A poll, on purpose: /metrics is pulled, nothing is pushed
+            // to wait on, and the values move once per interval (1 s).
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!(
