@@ -70,6 +70,10 @@ pub fn render(
     let violations = r.invariants.violations.len();
     let (class, verdict) = if violations > 0 {
         ("fail", format!("{violations} invariant violation(s)"))
+    } else if !r.invariants.undecided.is_empty() {
+        // An undecided check is not a pass (CLI.md).
+        let n: u64 = r.invariants.undecided.values().map(|u| u.count).sum();
+        ("fail", format!("not clean: {n} check(s) left undecided"))
     } else if breached > 0 {
         ("fail", format!("{breached} threshold(s) breached"))
     } else {
@@ -246,6 +250,15 @@ fn invariants(h: &mut String, r: &Report) {
         inv.violations.len(),
         inv.redundant
     );
+    for (key, u) in &inv.undecided {
+        let _ = writeln!(
+            h,
+            "<p class=\"fail\">Undecided ({}): {key} = {}: {}</p>",
+            escape(&u.invariants),
+            u.count,
+            escape(&u.why)
+        );
+    }
     if !inv.checked.is_empty() {
         let _ = writeln!(
             h,
@@ -453,6 +466,25 @@ mod tests {
             observed: Some(14_000.0),
         });
         (report, total, intervals)
+    }
+
+    /// A run that left checks undecided is never headed "clean".
+    #[test]
+    fn undecided_checks_are_not_clean() {
+        let (mut report, total, intervals) = run();
+        report.invariants.violations.clear();
+        report.invariants.undecided.insert(
+            "sends_too_recent".into(),
+            crate::report::UndecidedEntry {
+                invariants: "I5".into(),
+                count: 7,
+                why: "sends younger than δ".into(),
+            },
+        );
+        let html = render(&report, &total, &intervals);
+        assert!(html.contains("not clean: 7 check(s) left undecided"));
+        assert!(html.contains("Undecided (I5): sends_too_recent = 7"));
+        assert!(!html.contains("\"pass\">clean"));
     }
 
     #[test]
